@@ -1,0 +1,72 @@
+#pragma once
+
+// The job engine: runs jobs as tracked, timed processes and reports what happens to them.
+// Plain structs only (no gRPC): the agent links it, and so does the controller's localhost executor.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace tachyon::jobs {
+
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kTimedOut, kKilled, kLost };
+
+const char* JobStateName(JobState state);  // "running", "timed_out", ...
+bool IsFinal(JobState state);
+
+struct JobSpec {
+  std::string jid;
+  std::string module;
+  nlohmann::json args = nlohmann::json::object();
+  int64_t timeout_seconds = 0;  // 0: no timeout
+  std::map<std::string, std::string> env;
+  std::string cwd;
+};
+
+struct JobEvent {
+  enum class Kind { kStarted, kFinished };
+  Kind kind;
+  std::string jid;
+  JobState state;
+  // For kFinished: the Ansible-shaped result (CONTRACT.md "Results"), including
+  // ansible_job_id, started, finished.
+  nlohmann::json result;
+};
+
+class JobEngine {
+ public:
+  struct Options {
+    std::string spool_dir;                  // one directory per job under here
+    std::vector<std::string> shim_command;  // argv prefix that runs the shim: {exe, "__shim"}
+    absl::Duration kill_grace = absl::Seconds(5);
+    size_t max_inline_output = 1u << 20;    // bytes of stdout/stderr carried in a result
+  };
+  using EventCallback = std::function<void(const JobEvent&)>;
+
+  static absl::StatusOr<std::unique_ptr<JobEngine>> Create(Options options, EventCallback on_event);
+  virtual ~JobEngine() = default;
+
+  // Starts a job. Idempotent by jid: a known jid is not run again (returns OK).
+  // Unknown module or invalid arguments: InvalidArgument naming the module/argument.
+  virtual absl::Status Submit(const JobSpec& spec) = 0;
+  // SIGTERM to the job's process group, SIGKILL after the grace; final state kKilled.
+  virtual absl::Status Kill(const std::string& jid) = 0;
+  // Removes a finished job's data (a running job is killed first). NotFound for unknown jids.
+  virtual absl::Status Cleanup(const std::string& jid) = 0;
+  // The current async_status-shaped result, or NotFound.
+  virtual absl::StatusOr<nlohmann::json> Status(const std::string& jid) const = 0;
+  virtual std::vector<std::string> KnownJobs() const = 0;
+};
+
+// Entry point of the shim process (`tachyon-agent __shim JOB_DIR`). Returns the process exit code.
+int ShimMain(int argc, char** argv);
+
+}  // namespace tachyon::jobs
