@@ -457,6 +457,20 @@ absl::Status VerifyCertificate(const std::string& ca_cert_pem, const std::string
   return absl::OkStatus();
 }
 
+absl::Status CheckKeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
+  ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
+  ASSIGN_OR_RETURN(PkeyPtr key, ParseKey(key_pem, /*require_private=*/true, "key"));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the key does not match the certificate");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCertificatePem(const std::string& pem) {
+  return ParseCert(pem, "file").status();
+}
+
 absl::Status Init(const InitOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("pki init needs a directory (--dir)");
   RETURN_IF_ERROR(CheckDays(options.days));

@@ -99,4 +99,11 @@ absl::StatusOr<std::string> FingerprintSha256(const std::string& cert_pem);
 // handshake would (chain, signature, validity period). The error message says why it failed.
 absl::Status VerifyCertificate(const std::string& ca_cert_pem, const std::string& cert_pem);
 
+// Checks that `cert_pem` is a PEM certificate and `key_pem` the private key that matches it, so
+// that a daemon fails at startup with a clear message instead of at its first handshake.
+absl::Status CheckKeyMatchesCert(const std::string& cert_pem, const std::string& key_pem);
+
+// Checks that `pem` holds at least one PEM certificate.
+absl::Status CheckCertificatePem(const std::string& pem);
+
 }  // namespace tachyon::pki
