@@ -1,0 +1,101 @@
+#pragma once
+
+// The controller's durable state behind a narrow interface: agents, jobs and the event log.
+// SqliteStore is the embedded implementation; a replicated one (etcd, PostgreSQL) would be another.
+// Every method is thread-safe and returns quickly (no network); callers may be gRPC reactors.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tachyon::store {
+
+struct AgentRecord {
+  std::string name;
+  std::vector<std::string> groups;
+  std::string version;
+  std::string facts_json = "{}";
+  bool connected = false;
+  absl::Time last_seen;
+  uint64_t last_event_seq = 0;  // highest per-agent event seq recorded (duplicate detection)
+};
+
+// Job states as stored; names match tachyon::jobs::JobStateName and the CLI output.
+// "pending" "running" "succeeded" "failed" "timed_out" "killed" "lost" "unreachable"
+struct JobRecord {
+  std::string jid;
+  std::string host;
+  std::string module;
+  std::string args_json = "{}";
+  int64_t timeout_seconds = 0;
+  std::string state = "pending";
+  std::string result_json;  // final result; empty while not finished
+  std::string rollout_id;
+  absl::Time created;
+  absl::Time updated;
+};
+
+struct EventRecord {
+  uint64_t seq = 0;  // assigned by AppendEvent: global, gap-free, starting at 1
+  absl::Time ts;
+  std::string type;  // agent_connected, job_dispatched, job_finished, ...
+  std::string host;
+  std::string jid;
+  std::string rollout;
+  std::string data_json = "{}";
+};
+
+struct EventFilter {
+  uint64_t since_seq = 0;  // return events with seq > since_seq
+  std::string host;        // empty = any
+  std::string rollout;     // empty = any
+  size_t limit = 1000;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Agents.
+  virtual absl::Status UpsertAgent(const AgentRecord& agent) = 0;
+  virtual absl::Status SetAgentConnected(const std::string& name, bool connected, absl::Time now) = 0;
+  virtual absl::StatusOr<std::optional<AgentRecord>> GetAgent(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents() = 0;
+
+  // Jobs. NewJobId returns a fresh Ansible-shaped id (^j\d+\.\d+$) never handed out before,
+  // even across restarts.
+  virtual absl::StatusOr<std::string> NewJobId() = 0;
+  virtual absl::Status CreateJob(const JobRecord& job) = 0;
+  virtual absl::StatusOr<std::optional<JobRecord>> GetJob(const std::string& jid) = 0;
+  // Sets state (and result_json when non-empty). Returns false, changing nothing, when the job
+  // already has a final state: a final result is recorded exactly once.
+  virtual absl::StatusOr<bool> UpdateJob(const std::string& jid, const std::string& state,
+                                         const std::string& result_json, absl::Time now) = 0;
+  virtual absl::Status DeleteJob(const std::string& jid) = 0;
+  // Jobs of one host in the given states (e.g. {"pending"} for redelivery).
+  virtual absl::StatusOr<std::vector<JobRecord>> ListJobs(const std::string& host,
+                                                          const std::vector<std::string>& states) = 0;
+
+  // Event log. AppendEvent assigns seq and ts when ts is unset (InfinitePast).
+  virtual absl::StatusOr<EventRecord> AppendEvent(EventRecord event) = 0;
+  virtual absl::StatusOr<std::vector<EventRecord>> ReadEvents(const EventFilter& filter) = 0;
+  virtual absl::StatusOr<uint64_t> LastEventSeq() = 0;
+
+  // Per-agent delivery state: runs `apply` and records `seq` as seen for `agent` in one
+  // transaction, unless seq <= the recorded one (a duplicate: returns false, runs nothing).
+  // `apply` may call the other methods of this store (the lock is re-entrant for it).
+  virtual absl::StatusOr<bool> ApplyAgentEvent(const std::string& agent, uint64_t seq,
+                                               const std::function<absl::Status()>& apply) = 0;
+};
+
+// Opens (creating if needed) DIR/tachyon.db with WAL, mode 0600.
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& state_dir);
+
+}  // namespace tachyon::store
