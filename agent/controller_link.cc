@@ -1,0 +1,309 @@
+#include "agent/controller_link.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <random>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/facts.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "tachyon/v1/agent.grpc.pb.h"
+
+namespace tachyon::agent {
+
+namespace v1 = tachyon::v1;
+
+namespace {
+
+v1::JobState ToProtoState(jobs::JobState s) {
+  switch (s) {
+    case jobs::JobState::kPending: return v1::JOB_STATE_PENDING;
+    case jobs::JobState::kRunning: return v1::JOB_STATE_RUNNING;
+    case jobs::JobState::kSucceeded: return v1::JOB_STATE_SUCCEEDED;
+    case jobs::JobState::kFailed: return v1::JOB_STATE_FAILED;
+    case jobs::JobState::kTimedOut: return v1::JOB_STATE_TIMED_OUT;
+    case jobs::JobState::kKilled: return v1::JOB_STATE_KILLED;
+    case jobs::JobState::kLost: return v1::JOB_STATE_LOST;
+  }
+  return v1::JOB_STATE_UNSPECIFIED;
+}
+
+v1::AgentMessage ToProto(const OutboxEvent& e) {
+  v1::AgentMessage m;
+  auto* ev = m.mutable_event();
+  ev->set_seq(e.seq);
+  ev->set_jid(e.event.jid);
+  ev->set_kind(e.event.kind == jobs::JobEvent::Kind::kStarted ? v1::JobEvent::KIND_STARTED
+                                                               : v1::JobEvent::KIND_FINISHED);
+  ev->set_state(ToProtoState(e.event.state));
+  ev->set_ts_unix_ms(e.ts_unix_ms);
+  if (e.event.kind == jobs::JobEvent::Kind::kFinished) {
+    ev->set_result_json(e.event.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  return m;
+}
+
+}  // namespace
+
+// One stream to the controller. One read and one write in flight; writes queue. Holds the
+// outcome until the link thread collects it with Await().
+class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  Connection(v1::AgentService::Stub* stub, jobs::JobEngine* engine, Outbox* outbox,
+             const std::vector<std::string>& groups)
+      : engine_(engine), outbox_(outbox) {
+    stub->async()->Connect(&context_, this);
+    v1::AgentMessage hello;
+    auto* h = hello.mutable_hello();
+    h->set_protocol_version(v1::PROTOCOL_VERSION_1);
+    h->set_agent_version(TACHYON_VERSION);
+    for (const auto& g : groups) h->add_groups(g);
+    Facts f = GatherFacts();
+    auto* pf = h->mutable_facts();
+    pf->set_hostname(f.hostname);
+    pf->set_fqdn(f.fqdn);
+    pf->set_os_family(f.os_family);
+    pf->set_distribution(f.distribution);
+    pf->set_distribution_version(f.distribution_version);
+    pf->set_os_pretty_name(f.os_pretty_name);
+    pf->set_kernel(f.kernel);
+    pf->set_architecture(f.architecture);
+    pf->set_cpu_count(f.cpu_count);
+    pf->set_memory_mb(f.memory_mb);
+    for (const auto& ip : f.ip_addresses) pf->add_ip_addresses(ip);
+    for (const auto& jid : engine_->KnownJobs()) h->add_known_jids(jid);
+    Enqueue(std::move(hello));
+    StartRead(&in_);
+    StartCall();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  // Blocks the link thread (never a reactor) until the stream is over.
+  grpc::Status Await(bool* was_welcomed) {
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_cv_.wait(lock, [this] { return done_; });
+    *was_welcomed = welcomed_;
+    return status_;
+  }
+
+  void Enqueue(v1::AgentMessage message) {
+    const v1::AgentMessage* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return;
+      queue_.push_back(std::move(message));
+      if (!writing_) {
+        writing_ = true;
+        next = &queue_.front();
+      }
+    }
+    if (next) StartWrite(next);
+  }
+
+  // Taking events from the outbox and queueing them happen under one lock, so two threads
+  // can never queue them out of seq order (the controller treats a lower seq as a duplicate).
+  void SendNewEvents() {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    if (!welcomed_.load()) return;
+    for (const auto& e : outbox_->TakeNew()) Enqueue(ToProto(e));
+  }
+
+  void OnWriteDone(bool ok) override {
+    const v1::AgentMessage* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        closed_ = true;
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+      }
+    }
+    if (next) StartWrite(next);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+      return;  // the status arrives in OnDone
+    }
+    Handle(in_);
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    status_ = status;
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+ private:
+  void Handle(const v1::ControllerMessage& msg) {
+    switch (msg.msg_case()) {
+      case v1::ControllerMessage::kWelcome: {
+        const auto& w = msg.welcome();
+        TLOG(Info) << "connected to controller " << w.controller_version() << " as '"
+                   << w.agent_name() << "'";
+        {
+          std::lock_guard<std::mutex> lock(send_mu_);
+          for (const auto& e : outbox_->OnWelcome(w.last_acked_seq())) Enqueue(ToProto(e));
+          welcomed_ = true;
+        }
+        SendNewEvents();
+        break;
+      }
+      case v1::ControllerMessage::kDispatch: {
+        const auto& spec = msg.dispatch().spec();
+        v1::AgentMessage reply;
+        auto* ack = reply.mutable_dispatch_ack();
+        ack->set_jid(spec.jid());
+        jobs::JobSpec js;
+        js.jid = spec.jid();
+        js.module = spec.module();
+        js.args = nlohmann::json::parse(spec.args_json(), nullptr, /*allow_exceptions=*/false);
+        js.timeout_seconds = spec.timeout_seconds();
+        js.env.insert(spec.env().begin(), spec.env().end());
+        js.cwd = spec.cwd();
+        absl::Status st = js.args.is_object()
+                              ? engine_->Submit(js)
+                              : absl::InvalidArgumentError("module arguments are not a JSON object");
+        ack->set_accepted(st.ok());
+        if (!st.ok()) {
+          ack->set_error(std::string(st.message()));
+          TLOG(Warning) << "job " << spec.jid() << " (" << spec.module() << ") refused: " << st.message();
+        } else {
+          TLOG(Info) << "job " << spec.jid() << " (" << spec.module() << ") accepted";
+        }
+        Enqueue(std::move(reply));
+        break;
+      }
+      case v1::ControllerMessage::kKill: {
+        absl::Status st = engine_->Kill(msg.kill().jid());
+        Enqueue(ActionResult(msg.kill().jid(), st));
+        break;
+      }
+      case v1::ControllerMessage::kCleanup: {
+        absl::Status st = engine_->Cleanup(msg.cleanup().jid());
+        Enqueue(ActionResult(msg.cleanup().jid(), st));
+        break;
+      }
+      case v1::ControllerMessage::kAck:
+        outbox_->Ack(msg.ack().acked_seq());
+        break;
+      default:
+        TLOG(Warning) << "ignoring an empty message from the controller";
+    }
+  }
+
+  static v1::AgentMessage ActionResult(const std::string& jid, const absl::Status& st) {
+    v1::AgentMessage m;
+    auto* r = m.mutable_action_result();
+    r->set_jid(jid);
+    r->set_ok(st.ok());
+    r->set_found(!absl::IsNotFound(st));
+    if (!st.ok()) r->set_error(std::string(st.message()));
+    return m;
+  }
+
+  jobs::JobEngine* engine_;
+  Outbox* outbox_;
+  grpc::ClientContext context_;
+  v1::ControllerMessage in_;
+  std::atomic<bool> welcomed_{false};
+  std::mutex send_mu_;
+
+  absl::Mutex mu_;
+  std::deque<v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  grpc::Status status_;
+};
+
+ControllerLink::ControllerLink(Options options, jobs::JobEngine* engine, Outbox* outbox)
+    : options_(std::move(options)), engine_(engine), outbox_(outbox) {}
+
+ControllerLink::~ControllerLink() { Stop(); }
+
+void ControllerLink::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void ControllerLink::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (current_) current_->Cancel();
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ControllerLink::Flush() {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = current_;
+  }
+  if (conn) conn->SendNewEvents();
+}
+
+void ControllerLink::Run() {
+  std::mt19937_64 rng{std::random_device{}()};
+  absl::Duration backoff = options_.backoff_initial;
+  while (true) {
+    auto creds = tls::ChannelCredentials(options_.tls);
+    std::shared_ptr<Connection> conn;
+    if (!creds.ok()) {
+      TLOG(Error) << "TLS credentials: " << creds.status();
+    } else {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+      args.SetMaxSendMessageSize(static_cast<int>(kMaxMessageBytes));
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+      // Our own backoff decides when to dial again.
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      auto channel = grpc::CreateCustomChannel(options_.controller, *creds, args);
+      auto stub = v1::AgentService::NewStub(channel);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+        conn = std::make_shared<Connection>(stub.get(), engine_, outbox_, options_.groups);
+        current_ = conn;
+      }
+      bool welcomed = false;
+      grpc::Status status = conn->Await(&welcomed);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        current_.reset();
+      }
+      outbox_->OnDisconnect();
+      if (welcomed) backoff = options_.backoff_initial;
+      TLOG(Warning) << "controller stream ended: " << status.error_code() << " "
+                    << status.error_message();
+    }
+    // Full jitter: a fleet that lost its controller does not come back in lockstep.
+    std::uniform_int_distribution<int64_t> dist(0, absl::ToInt64Milliseconds(backoff));
+    auto wait = std::chrono::milliseconds(dist(rng));
+    backoff = std::min(backoff * 2, options_.backoff_max);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+  }
+}
+
+}  // namespace tachyon::agent

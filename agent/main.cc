@@ -1,0 +1,91 @@
+// tachyon-agent: flags, signals and wiring only. Also the entry point of the job shim
+// (`tachyon-agent __shim JOB_DIR`), so one binary is all a host needs.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/clock.h"
+#include "agent/controller_link.h"
+#include "agent/jobs/job_engine.h"
+#include "agent/outbox.h"
+#include "common/daemon.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/signals.h"
+
+namespace {
+
+std::string SelfExe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "tachyon-agent";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "__shim") == 0) {
+    return tachyon::jobs::ShimMain(argc - 1, argv + 1);
+  }
+  tachyon::BlockShutdownSignals();
+  CLI::App app{"tachyon-agent: runs jobs for the tachyon controller; dials out over mTLS gRPC"};
+  tachyon::DaemonFlags daemon;
+  tachyon::agent::ControllerLink::Options link;
+  link.controller = "127.0.0.1:7443";
+  std::string state_dir;
+  double kill_grace = 5;
+  tachyon::AddDaemonFlags(app, &daemon);
+  app.add_option("--controller", link.controller, "controller HOST:PORT");
+  app.add_option("--state-dir", state_dir, "job spool and agent state")->required();
+  app.add_option("--ca", link.tls.ca, "CA certificate (PEM)")->required();
+  app.add_option("--cert", link.tls.cert, "agent certificate (PEM)")->required();
+  app.add_option("--key", link.tls.key, "agent private key (PEM)")->required();
+  app.add_option("--group", link.groups, "inventory group this host belongs to (repeatable)");
+  app.add_option("--kill-grace", kill_grace,
+                 "seconds between SIGTERM and SIGKILL when a job times out or is killed");
+  if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "agent"); rc >= 0) {
+    return rc;
+  }
+
+  std::string spool = state_dir + "/jobs";
+  if (auto st = tachyon::MakeDirs(spool, 0700); !st.ok()) {
+    TLOG(Error) << "state dir: " << st;
+    return 1;
+  }
+
+  tachyon::agent::Outbox outbox;
+  std::atomic<tachyon::agent::ControllerLink*> link_ptr{nullptr};
+  tachyon::jobs::JobEngine::Options opts;
+  opts.spool_dir = spool;
+  opts.shim_command = {SelfExe(), "__shim"};
+  opts.kill_grace = absl::Seconds(kill_grace);
+  auto engine = tachyon::jobs::JobEngine::Create(
+      opts, [&outbox, &link_ptr](const tachyon::jobs::JobEvent& e) {
+        TLOG(Info) << "job " << e.jid << " " << tachyon::jobs::JobStateName(e.state);
+        outbox.Add(e, absl::ToUnixMillis(absl::Now()));
+        if (auto* l = link_ptr.load()) l->Flush();
+      });
+  if (!engine.ok()) {
+    TLOG(Error) << "job engine: " << engine.status();
+    return 1;
+  }
+  tachyon::agent::ControllerLink controller_link(link, engine->get(), &outbox);
+  link_ptr = &controller_link;
+  controller_link.Start();
+  TLOG(Info) << "agent started; controller " << link.controller << ", state in " << state_dir;
+
+  int sig = tachyon::WaitForShutdownSignal();
+  TLOG(Info) << "signal " << sig << ": shutting down (running jobs keep running under their shims)";
+  link_ptr = nullptr;
+  controller_link.Stop();
+  engine->reset();
+  TLOG(Info) << "stopped";
+  return 0;
+}

@@ -1,0 +1,482 @@
+#include "controller/control_service.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "controller/exec_session.h"
+#include "controller/rollout/kv_args.h"
+
+namespace tachyon::controller {
+namespace {
+
+namespace v1 = tachyon::v1;
+using nlohmann::json;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+v1::JobState StateEnum(const std::string& s) {
+  if (s == "pending") return v1::JOB_STATE_PENDING;
+  if (s == "running") return v1::JOB_STATE_RUNNING;
+  if (s == "succeeded") return v1::JOB_STATE_SUCCEEDED;
+  if (s == "failed") return v1::JOB_STATE_FAILED;
+  if (s == "timed_out") return v1::JOB_STATE_TIMED_OUT;
+  if (s == "killed") return v1::JOB_STATE_KILLED;
+  if (s == "lost") return v1::JOB_STATE_LOST;
+  if (s == "unreachable") return v1::JOB_STATE_UNREACHABLE;
+  return v1::JOB_STATE_UNSPECIFIED;
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Only operator certificates may use ControlService; the refusal is logged.
+grpc::Status CheckOperator(grpc::CallbackServerContext* ctx, const char* method) {
+  auto identity = tls::PeerIdentity(*ctx->auth_context());
+  if (identity.ok() && identity->role == pki::Role::kOperator) return grpc::Status::OK;
+  std::string who = identity.ok() ? absl::StrCat(pki::RoleName(identity->role), "/", identity->name)
+                                  : std::string(identity.status().message());
+  TLOG(Warning) << "security: ControlService." << method << " refused for " << ctx->peer() << " ("
+                << who << "): only operator certificates may call it";
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "ControlService accepts only operator certificates");
+}
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+// A server stream with a write queue: one write in flight, Finish exactly once and only when
+// no write is outstanding. Deletes itself in OnDone.
+template <typename T>
+class QueuedWriter : public grpc::ServerWriteReactor<T> {
+ public:
+  bool Enqueue(T message) {
+    const T* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return false;
+      queue_.push_back(std::move(message));
+      if (!writing_) {
+        writing_ = true;
+        next = &queue_.front();
+      }
+    }
+    if (next) this->StartWrite(next);
+    return true;
+  }
+
+  // Finishes after the queued messages are written.
+  void FinishAfterQueue(const grpc::Status& status) {
+    bool call = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      status_ = status;
+      call = !writing_;
+    }
+    if (call) this->Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const T* next = nullptr;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        queue_.clear();
+        if (!finishing_) {
+          finishing_ = true;
+          status_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+        }
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+        finish = finishing_;
+        status = status_;
+      }
+    }
+    if (next) this->StartWrite(next);
+    if (finish) this->Finish(status);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<T> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+class RejectWriter final : public grpc::ServerWriteReactor<v1::ExecUpdate> {
+ public:
+  explicit RejectWriter(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+class ExecReactor final : public QueuedWriter<v1::ExecUpdate> {
+ public:
+  explicit ExecReactor(std::shared_ptr<ExecSession> session) : session_(std::move(session)) {
+    session_->Start(
+        [this](const ExecUpdate& u) {
+          v1::ExecUpdate out;
+          out.set_host(u.host);
+          out.set_status(u.status);
+          out.set_jid(u.jid);
+          out.set_result_json(Dump(u.result));
+          Enqueue(std::move(out));
+        },
+        [this](const absl::Status& s) { FinishAfterQueue(ToGrpc(s)); });
+  }
+  // The CLI went away (Ctrl-C): stop reporting. Started jobs keep running, as in Ansible -P 0.
+  void OnCancel() override {
+    session_->Cancel();
+    FinishAfterQueue(grpc::Status(grpc::StatusCode::CANCELLED, "exec cancelled by the client"));
+  }
+  void OnDone() override {
+    session_->Cancel();
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<ExecSession> session_;
+};
+
+// Streams the event log from a seq, then live events. It always reads from the store while
+// behind, so memory stays bounded however far back a client starts; once caught up, live
+// events are written straight from the bus.
+class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
+                            public std::enable_shared_from_this<EventsReactor> {
+ public:
+  EventsReactor(store::Store* store, EventBus* bus, const v1::EventsRequest& req)
+      : store_(store), bus_(bus), req_(req), cursor_(req.since_seq()) {}
+
+  void Begin() {
+    self_ = shared_from_this();
+    if (req_.follow()) {
+      std::weak_ptr<EventsReactor> weak = weak_from_this();
+      bus_->Subscribe(
+          [weak](const store::EventRecord& e) {
+            if (auto self = weak.lock()) self->OnLive(e);
+          },
+          &subscription_);
+      subscribed_ = true;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      busy_ = true;
+    }
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      // The write is over; if a finish was waiting for it, do it now.
+      Act(ReleaseBusy());
+      return;
+    }
+    Action action;
+    {
+      absl::MutexLock lock(&mu_);
+      action = batch_.empty() ? Action::kPump : NextLocked();
+    }
+    Act(action);
+  }
+
+  void OnCancel() override {
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    if (subscribed_) bus_->Unsubscribe(subscription_);
+    self_.reset();
+  }
+
+ private:
+  // What to do after deciding under the lock. StartWrite and Finish are always called with the
+  // lock released: gRPC may run a reaction inline from them.
+  enum class Action { kNone, kWrite, kFinish, kPump };
+
+  void Act(Action action) {
+    switch (action) {
+      case Action::kNone: return;
+      case Action::kWrite: StartWrite(&out_); return;
+      case Action::kFinish: Finish(final_status_); return;
+      case Action::kPump: Pump(); return;
+    }
+  }
+
+  bool Matches(const store::EventRecord& e) const {
+    return (req_.host().empty() || e.host == req_.host()) &&
+           (req_.rollout().empty() || e.rollout == req_.rollout());
+  }
+
+  static v1::Event ToProto(const store::EventRecord& e) {
+    v1::Event out;
+    out.set_seq(e.seq);
+    out.set_ts(Rfc3339(e.ts));
+    out.set_type(e.type);
+    out.set_host(e.host);
+    out.set_jid(e.jid);
+    out.set_rollout(e.rollout);
+    out.set_data_json(e.data_json);
+    return out;
+  }
+
+  // Runs with busy_ set (no write in flight): reads the next page, or goes idle, or finishes.
+  void Pump() {
+    while (true) {
+      uint64_t since;
+      {
+        absl::MutexLock lock(&mu_);
+        if (finishing_) {
+          busy_ = false;
+          return Act(FinishIfIdleLocked());
+        }
+        since = cursor_;
+        wake_ = false;
+      }
+      store::EventFilter filter;
+      filter.since_seq = since;
+      filter.host = req_.host();
+      filter.rollout = req_.rollout();
+      filter.limit = kEventPageSize;
+      auto page = store_->ReadEvents(filter);
+      Action action = Action::kNone;
+      {
+        absl::MutexLock lock(&mu_);
+        if (!page.ok()) {
+          finishing_ = true;
+          status_ = ToGrpc(page.status());
+          busy_ = false;
+          action = FinishIfIdleLocked();
+        } else if (!page->empty()) {
+          for (auto& e : *page) batch_.push_back(ToProto(e));
+          action = NextLocked();
+        } else if (wake_) {
+          continue;  // something was published while we read
+        } else if (!req_.follow()) {
+          finishing_ = true;
+          status_ = grpc::Status::OK;
+          busy_ = false;
+          action = FinishIfIdleLocked();
+        } else {
+          busy_ = false;  // idle and caught up: OnLive writes directly
+        }
+      }
+      return Act(action);
+    }
+  }
+
+  Action NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finishing_) {
+      busy_ = false;
+      return FinishIfIdleLocked();
+    }
+    out_ = std::move(batch_.front());
+    batch_.pop_front();
+    cursor_ = out_.seq();
+    return Action::kWrite;
+  }
+
+  Action ReleaseBusy() {
+    absl::MutexLock lock(&mu_);
+    busy_ = false;
+    return FinishIfIdleLocked();
+  }
+
+  void OnLive(const store::EventRecord& e) {
+    Action action = Action::kNone;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_ || e.seq <= cursor_) return;
+      if (busy_) {
+        wake_ = true;  // the pump re-reads the store when it is done
+        return;
+      }
+      cursor_ = e.seq;
+      if (!Matches(e)) return;
+      busy_ = true;
+      out_ = ToProto(e);
+      action = Action::kWrite;
+    }
+    Act(action);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    Action action;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      status_ = status;
+      action = FinishIfIdleLocked();
+    }
+    Act(action);
+  }
+
+  Action FinishIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_called_ || busy_) return Action::kNone;
+    finish_called_ = true;
+    final_status_ = status_;
+    return Action::kFinish;
+  }
+
+  store::Store* store_;
+  EventBus* bus_;
+  const v1::EventsRequest req_;
+  std::shared_ptr<EventsReactor> self_;
+  uint64_t subscription_ = 0;
+  bool subscribed_ = false;
+
+  absl::Mutex mu_;
+  uint64_t cursor_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // a write or a store read is under way
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::Event> batch_ ABSL_GUARDED_BY(mu_);
+  v1::Event out_;                // the write in flight; touched only while busy_
+  grpc::Status final_status_;    // set once, before Finish
+};
+
+class RejectEvents final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  explicit RejectEvents(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListAgentsRequest*,
+                                                         v1::ListAgentsResponse* resp) {
+  if (auto st = CheckOperator(ctx, "ListAgents"); !st.ok()) return Done(ctx, st);
+  auto agents = dispatcher_->ListAgents();
+  if (!agents.ok()) return Done(ctx, ToGrpc(agents.status()));
+  for (const auto& a : *agents) {
+    auto* info = resp->add_agents();
+    info->set_name(a.record.name);
+    info->set_connected(a.connected);
+    for (const auto& g : a.record.groups) info->add_groups(g);
+    info->set_version(a.record.version);
+    info->set_last_seen(a.connected ? Rfc3339(absl::Now()) : Rfc3339(a.record.last_seen));
+    info->set_facts_json(a.record.facts_json);
+  }
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::ExecUpdate>* ControlServiceImpl::Exec(grpc::CallbackServerContext* ctx,
+                                                                   const v1::ExecRequest* req) {
+  if (auto st = CheckOperator(ctx, "Exec"); !st.ok()) return new RejectWriter(st);
+  auto invalid = [](std::string msg) {
+    return new RejectWriter(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(msg)));
+  };
+  if (req->pattern().empty()) return invalid("a host pattern is required");
+  if (req->pattern().size() > kMaxPatternBytes) return invalid("host pattern is too long");
+  if (req->args().size() > kMaxArgsBytes) {
+    return invalid(absl::StrCat("module arguments are ", req->args().size(),
+                                " bytes; the limit is ", kMaxArgsBytes));
+  }
+  if (static_cast<size_t>(req->argv_size()) > kMaxArgv) return invalid("too many argv words");
+
+  ExecParams params;
+  params.pattern = req->pattern();
+  params.module = req->module().empty() ? "command" : req->module();
+  if (req->argv_size() > 0) {
+    if (!req->args().empty()) return invalid("give the command either with -a or after --, not both");
+    params.args = {{"argv", json::array()}};
+    for (const auto& w : req->argv()) params.args["argv"].push_back(w);
+  } else {
+    auto args = rollout::ParseModuleArgs(params.module, req->args());
+    if (!args.ok()) return invalid(std::string(args.status().message()));
+    params.args = *std::move(args);
+  }
+  if (params.args.dump().size() > kMaxArgsBytes) return invalid("module arguments exceed 1 MiB");
+  params.timeout_seconds =
+      req->async_seconds() > 0 ? req->async_seconds() : options_.default_timeout_seconds;
+  params.poll_seconds = req->poll_seconds();
+  params.forks = req->forks() > 0 ? static_cast<int>(req->forks()) : 5;
+
+  auto session = ExecSession::Create(dispatcher_, bus_, std::move(params));
+  if (!session.ok()) return new RejectWriter(ToGrpc(session.status()));
+  return new ExecReactor(*std::move(session));
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::JobStatus(grpc::CallbackServerContext* ctx,
+                                                        const v1::JobRequest* req,
+                                                        v1::JobStatusResponse* resp) {
+  if (auto st = CheckOperator(ctx, "JobStatus"); !st.ok()) return Done(ctx, st);
+  resp->set_jid(req->jid());
+  auto status = dispatcher_->JobStatus(req->jid());
+  if (absl::IsNotFound(status.status())) {
+    // async_status's answer for a job it does not know.
+    json r = {{"ansible_job_id", req->jid()}, {"failed", true}, {"finished", 1},
+              {"started", 1}, {"msg", "could not find job"}};
+    resp->set_result_json(Dump(r));
+    return Done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND, "could not find job"));
+  }
+  if (!status.ok()) return Done(ctx, ToGrpc(status.status()));
+  resp->set_host(status->first.host);
+  resp->set_state(StateEnum(status->first.state));
+  resp->set_result_json(Dump(status->second));
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::KillJob(grpc::CallbackServerContext* ctx,
+                                                      const v1::JobRequest* req,
+                                                      v1::JobActionResponse* resp) {
+  if (auto st = CheckOperator(ctx, "KillJob"); !st.ok()) return Done(ctx, st);
+  resp->set_jid(req->jid());
+  auto seq = store_->LastEventSeq();
+  if (seq.ok()) resp->set_event_seq(*seq);
+  auto job = dispatcher_->KillJob(req->jid());
+  if (!job.ok()) return Done(ctx, ToGrpc(job.status()));
+  resp->set_host(job->host);
+  resp->set_state(StateEnum(job->state));
+  TLOG(Info) << "kill requested for job " << req->jid() << " on " << job->host;
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::CleanupJob(grpc::CallbackServerContext* ctx,
+                                                         const v1::JobRequest* req,
+                                                         v1::JobActionResponse* resp) {
+  if (auto st = CheckOperator(ctx, "CleanupJob"); !st.ok()) return Done(ctx, st);
+  resp->set_jid(req->jid());
+  auto job = dispatcher_->CleanupJob(req->jid());
+  if (!job.ok()) return Done(ctx, ToGrpc(job.status()));
+  resp->set_host(job->host);
+  resp->set_state(StateEnum(job->state));
+  resp->set_result_json(Dump({{"ansible_job_id", req->jid()}, {"erased", req->jid()},
+                              {"changed", false}, {"started", 1}, {"finished", 1}}));
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::Event>* ControlServiceImpl::Events(grpc::CallbackServerContext* ctx,
+                                                                const v1::EventsRequest* req) {
+  if (auto st = CheckOperator(ctx, "Events"); !st.ok()) return new RejectEvents(st);
+  auto reactor = std::make_shared<EventsReactor>(store_, bus_, *req);
+  reactor->Begin();
+  return reactor.get();
+}
+
+}  // namespace tachyon::controller

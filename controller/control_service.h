@@ -1,0 +1,45 @@
+#pragma once
+
+// gRPC edge for operators (the `tachyon` CLI): ControlService. Every call checks that the peer
+// certificate is an operator's, then hands plain structs to the Dispatcher / ExecSession.
+
+#include "controller/dispatcher.h"
+#include "controller/event_bus.h"
+#include "controller/store/store.h"
+#include "tachyon/v1/control.grpc.pb.h"
+
+namespace tachyon::controller {
+
+class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackService {
+ public:
+  struct Options {
+    int64_t default_timeout_seconds = 0;  // for exec without -B; 0 = none
+  };
+  ControlServiceImpl(Dispatcher* dispatcher, EventBus* bus, store::Store* store, Options options)
+      : dispatcher_(dispatcher), bus_(bus), store_(store), options_(options) {}
+
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                       const tachyon::v1::ListAgentsRequest* req,
+                                       tachyon::v1::ListAgentsResponse* resp) override;
+  grpc::ServerWriteReactor<tachyon::v1::ExecUpdate>* Exec(
+      grpc::CallbackServerContext* ctx, const tachyon::v1::ExecRequest* req) override;
+  grpc::ServerUnaryReactor* JobStatus(grpc::CallbackServerContext* ctx,
+                                      const tachyon::v1::JobRequest* req,
+                                      tachyon::v1::JobStatusResponse* resp) override;
+  grpc::ServerUnaryReactor* KillJob(grpc::CallbackServerContext* ctx,
+                                    const tachyon::v1::JobRequest* req,
+                                    tachyon::v1::JobActionResponse* resp) override;
+  grpc::ServerUnaryReactor* CleanupJob(grpc::CallbackServerContext* ctx,
+                                       const tachyon::v1::JobRequest* req,
+                                       tachyon::v1::JobActionResponse* resp) override;
+  grpc::ServerWriteReactor<tachyon::v1::Event>* Events(
+      grpc::CallbackServerContext* ctx, const tachyon::v1::EventsRequest* req) override;
+
+ private:
+  Dispatcher* dispatcher_;
+  EventBus* bus_;
+  store::Store* store_;
+  Options options_;
+};
+
+}  // namespace tachyon::controller

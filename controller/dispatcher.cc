@@ -1,0 +1,300 @@
+#include "controller/dispatcher.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace tachyon::controller {
+
+using nlohmann::json;
+
+bool IsFinalState(const std::string& state) {
+  static const std::set<std::string> kFinal = {"succeeded", "failed", "timed_out", "killed",
+                                               "lost",      "unreachable"};
+  return kFinal.count(state) > 0;
+}
+
+std::string OutcomeStatus(const std::string& state, const json& result) {
+  if (state == "unreachable" || result.value("unreachable", false)) return "unreachable";
+  if (state == "timed_out") return "timed_out";
+  bool failed = false;
+  if (auto it = result.find("failed"); it != result.end()) {
+    failed = it->is_boolean() ? it->get<bool>() : (it->is_number() && it->get<double>() != 0);
+  }
+  if (failed || state == "failed" || state == "killed" || state == "lost") return "failed";
+  bool changed = false;
+  if (auto it = result.find("changed"); it != result.end() && it->is_boolean()) changed = *it;
+  return changed ? "changed" : "ok";
+}
+
+namespace {
+
+json ParseObject(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : json::object();
+}
+
+store::EventRecord MakeEvent(std::string type, const std::string& host, const std::string& jid,
+                             json data, const std::string& rollout = "") {
+  store::EventRecord e;
+  e.ts = absl::Now();
+  e.type = std::move(type);
+  e.host = host;
+  e.jid = jid;
+  e.rollout = rollout;
+  e.data_json = data.dump(-1, ' ', false, json::error_handler_t::replace);
+  return e;
+}
+
+}  // namespace
+
+absl::Status Dispatcher::Recover() {
+  ASSIGN_OR_RETURN(auto agents, store_->ListAgents());
+  for (const auto& a : agents) {
+    if (a.connected) RETURN_IF_ERROR(store_->SetAgentConnected(a.name, false, absl::Now()));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<AgentLink> Dispatcher::LinkFor(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find(name);
+  return it == links_.end() ? nullptr : it->second;
+}
+
+bool Dispatcher::IsConnected(const std::string& name) { return LinkFor(name) != nullptr; }
+
+absl::StatusOr<uint64_t> Dispatcher::AgentConnected(const std::string& name,
+                                                    const AgentHello& hello,
+                                                    std::shared_ptr<AgentLink> link) {
+  std::shared_ptr<AgentLink> previous;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = links_[name];
+    previous = std::move(slot);
+    slot = link;
+  }
+  if (previous) previous->Close("replaced by a newer connection of the same agent");
+
+  ASSIGN_OR_RETURN(auto existing, store_->GetAgent(name));
+  store::AgentRecord record;
+  if (existing) record = *existing;
+  record.name = name;
+  record.groups = hello.groups;
+  record.version = hello.version;
+  record.facts_json = hello.facts_json;
+  record.connected = true;
+  record.last_seen = absl::Now();
+  RETURN_IF_ERROR(store_->UpsertAgent(record));
+  bus_->Publish(MakeEvent("agent_connected", name, "",
+                          {{"groups", hello.groups}, {"version", hello.version}}))
+      .IgnoreError();  // logged by the bus; the connection itself is fine
+
+  // Jobs this controller believes are running there but the agent no longer knows are lost;
+  // jobs never accepted are sent again (dispatch is idempotent on the agent).
+  std::set<std::string> known(hello.known_jids.begin(), hello.known_jids.end());
+  ASSIGN_OR_RETURN(auto open_jobs, store_->ListJobs(name, {"pending", "running"}));
+  for (const auto& job : open_jobs) {
+    if (job.state == "running" && !known.count(job.jid)) {
+      FinishJob(job.jid, name, "lost",
+                {{"failed", true}, {"msg", "job lost: the agent no longer knows it"}})
+          .IgnoreError();
+    } else if (job.state == "pending" && !known.count(job.jid)) {
+      DispatchRequest req;
+      req.jid = job.jid;
+      req.module = job.module;
+      req.args_json = job.args_json;
+      req.timeout_seconds = job.timeout_seconds;
+      req.rollout_id = job.rollout_id;
+      link->SendDispatch(req);
+    }
+  }
+  return record.last_event_seq;
+}
+
+void Dispatcher::AgentDisconnected(const std::string& name, const AgentLink* link) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(name);
+    if (it == links_.end() || it->second.get() != link) return;
+    links_.erase(it);
+  }
+  store_->SetAgentConnected(name, false, absl::Now()).IgnoreError();
+  bus_->Publish(MakeEvent("agent_disconnected", name, "", json::object())).IgnoreError();
+}
+
+absl::Status Dispatcher::FinishJob(const std::string& jid, const std::string& host,
+                                   const std::string& state, json result) {
+  result["ansible_job_id"] = jid;
+  result["started"] = 1;
+  result["finished"] = 1;
+  if (!result.contains("changed")) result["changed"] = false;
+  return bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+    ASSIGN_OR_RETURN(bool updated, store_->UpdateJob(jid, state, result.dump(), absl::Now()));
+    if (!updated) return absl::OkStatus();
+    json data = {{"state", state}, {"status", OutcomeStatus(state, result)}, {"result", result}};
+    return emit(MakeEvent("job_finished", host, jid, std::move(data))).status();
+  });
+}
+
+absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJobEvent& event) {
+  ASSIGN_OR_RETURN(auto job, store_->GetJob(event.jid));
+  if (!job || job->host != agent) {
+    TLOG(Warning) << "security: agent '" << agent << "' reported on job '" << event.jid
+                  << "', which was not dispatched to it; event seq " << event.seq << " dropped";
+    return absl::PermissionDeniedError(
+        absl::StrCat("job ", event.jid, " was not dispatched to agent ", agent));
+  }
+  return bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+    auto applied = store_->ApplyAgentEvent(agent, event.seq, [&]() -> absl::Status {
+      switch (event.kind) {
+        case AgentJobEvent::Kind::kStarted: {
+          ASSIGN_OR_RETURN(bool updated, store_->UpdateJob(event.jid, "running", "", absl::Now()));
+          if (updated) {
+            RETURN_IF_ERROR(emit(MakeEvent("job_started", agent, event.jid, json::object(),
+                                           job->rollout_id)).status());
+          }
+          return absl::OkStatus();
+        }
+        case AgentJobEvent::Kind::kOutput:
+          return emit(MakeEvent("job_output", agent, event.jid,
+                                {{"stream", event.output_stream}, {"data", event.output_data}},
+                                job->rollout_id)).status();
+        case AgentJobEvent::Kind::kFinished: {
+          json result = ParseObject(event.result_json);
+          result["ansible_job_id"] = event.jid;
+          result["started"] = 1;
+          result["finished"] = 1;
+          std::string state = IsFinalState(event.state) ? event.state : "failed";
+          ASSIGN_OR_RETURN(bool updated,
+                           store_->UpdateJob(event.jid, state, result.dump(-1, ' ', false,
+                                                                           json::error_handler_t::replace),
+                                             absl::Now()));
+          if (!updated) {
+            TLOG(Warning) << "job " << event.jid << " already has a final result; "
+                          << "agent '" << agent << "' reported another (" << state << "), ignored";
+            return absl::OkStatus();
+          }
+          json data = {{"state", state}, {"status", OutcomeStatus(state, result)}, {"result", result}};
+          return emit(MakeEvent("job_finished", agent, event.jid, std::move(data), job->rollout_id))
+              .status();
+        }
+      }
+      return absl::OkStatus();
+    });
+    return applied.status();
+  });
+}
+
+absl::Status Dispatcher::HandleDispatchAck(const std::string& agent, const std::string& jid,
+                                           bool accepted, const std::string& error) {
+  ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
+  if (!job || job->host != agent) {
+    TLOG(Warning) << "security: agent '" << agent << "' acked job '" << jid
+                  << "', which was not dispatched to it; dropped";
+    return absl::PermissionDeniedError(absl::StrCat("job ", jid, " was not dispatched to ", agent));
+  }
+  if (accepted) return absl::OkStatus();
+  return FinishJob(jid, agent, "failed", {{"failed", true}, {"msg", error}});
+}
+
+absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, DispatchRequest request) {
+  ASSIGN_OR_RETURN(std::string jid, store_->NewJobId());
+  request.jid = jid;
+  store::JobRecord job;
+  job.jid = jid;
+  job.host = host;
+  job.module = request.module;
+  job.args_json = request.args_json;
+  job.timeout_seconds = request.timeout_seconds;
+  job.rollout_id = request.rollout_id;
+  job.state = "pending";
+  job.created = job.updated = absl::Now();
+  RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+    RETURN_IF_ERROR(store_->CreateJob(job));
+    return emit(MakeEvent("job_dispatched", host, jid,
+                          {{"module", request.module}, {"timeout", request.timeout_seconds}},
+                          request.rollout_id))
+        .status();
+  }));
+  if (auto link = LinkFor(host)) link->SendDispatch(request);
+  return jid;
+}
+
+absl::StatusOr<std::pair<store::JobRecord, json>> Dispatcher::JobStatus(const std::string& jid) {
+  ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
+  if (!job) return absl::NotFoundError("could not find job");
+  json result;
+  if (IsFinalState(job->state)) {
+    result = ParseObject(job->result_json);
+  } else {
+    result = {{"started", job->state == "running" ? 1 : 0}, {"finished", 0}};
+  }
+  result["ansible_job_id"] = jid;
+  return std::make_pair(*job, result);
+}
+
+absl::StatusOr<store::JobRecord> Dispatcher::KillJob(const std::string& jid) {
+  ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
+  if (!job) return absl::NotFoundError("could not find job");
+  if (IsFinalState(job->state)) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", jid, " already finished (", job->state, ")"));
+  }
+  auto link = LinkFor(job->host);
+  if (!link || !link->SendKill(jid)) {
+    return absl::UnavailableError(absl::StrCat("agent ", job->host, " is not connected"));
+  }
+  return *job;
+}
+
+absl::StatusOr<store::JobRecord> Dispatcher::CleanupJob(const std::string& jid) {
+  ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
+  if (!job) return absl::NotFoundError("could not find job");
+  if (!IsFinalState(job->state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", jid, " is still ", job->state, "; kill it first (tachyon job kill ", jid, ")"));
+  }
+  // The agent may be away; its spool retention removes the data then. Our record goes now.
+  if (auto link = LinkFor(job->host)) link->SendCleanup(jid);
+  RETURN_IF_ERROR(store_->DeleteJob(jid));
+  return *job;
+}
+
+absl::StatusOr<std::vector<AgentView>> Dispatcher::ListAgents() {
+  ASSIGN_OR_RETURN(auto records, store_->ListAgents());
+  std::vector<AgentView> out;
+  absl::MutexLock lock(&mu_);
+  for (auto& r : records) {
+    AgentView v;
+    v.connected = links_.count(r.name) > 0;
+    v.record = std::move(r);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<rollout::HostUniverse> Dispatcher::Universe() {
+  ASSIGN_OR_RETURN(auto records, store_->ListAgents());
+  rollout::HostUniverse u;
+  for (const auto& r : records) {
+    u.hosts.push_back(r.name);
+    u.groups["all"].push_back(r.name);
+    if (r.groups.empty()) u.groups["ungrouped"].push_back(r.name);
+    for (const auto& g : r.groups) u.groups[g].push_back(r.name);
+  }
+  return u;
+}
+
+void Dispatcher::CloseAll(const std::string& reason) {
+  std::map<std::string, std::shared_ptr<AgentLink>> links;
+  {
+    absl::MutexLock lock(&mu_);
+    links = links_;
+  }
+  for (auto& [name, link] : links) link->Close(reason);
+}
+
+}  // namespace tachyon::controller

@@ -1,0 +1,83 @@
+#pragma once
+
+// The dispatcher owns the job lifecycle on the controller: which agents are connected, which
+// jobs went where, and what each agent reported. It takes plain structs from the gRPC edges
+// (agent_service, control_service) and writes everything to the Store and the EventBus.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/agent_link.h"
+#include "controller/event_bus.h"
+#include "controller/rollout/pattern.h"
+#include "controller/store/store.h"
+#include "nlohmann/json.hpp"
+
+namespace tachyon::controller {
+
+struct AgentView {
+  store::AgentRecord record;
+  bool connected = false;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(store::Store* store, EventBus* bus) : store_(store), bus_(bus) {}
+
+  // Startup: every agent recorded as connected by a previous run is now disconnected.
+  absl::Status Recover();
+
+  // An agent finished its hello. Replaces an older stream of the same agent. Returns the
+  // highest event seq stored for the agent (sent back in the Welcome).
+  absl::StatusOr<uint64_t> AgentConnected(const std::string& name, const AgentHello& hello,
+                                          std::shared_ptr<AgentLink> link);
+  // The stream ended. Ignored unless `link` is the agent's current one.
+  void AgentDisconnected(const std::string& name, const AgentLink* link);
+
+  // An agent's job event. PermissionDenied when the job was not dispatched to that agent
+  // (the event is dropped). Duplicates (seq already stored) are acked and dropped.
+  absl::Status HandleJobEvent(const std::string& agent, const AgentJobEvent& event);
+  absl::Status HandleDispatchAck(const std::string& agent, const std::string& jid, bool accepted,
+                                 const std::string& error);
+
+  // Creates the job (pending), records job_dispatched, and sends it when the agent is
+  // connected. Returns the job id.
+  absl::StatusOr<std::string> StartJob(const std::string& host, DispatchRequest request);
+
+  // async_status-shaped result for a job ("could not find job" for unknown ones).
+  absl::StatusOr<std::pair<store::JobRecord, nlohmann::json>> JobStatus(const std::string& jid);
+  // Sends a kill; returns the job as it was. FailedPrecondition if already finished,
+  // Unavailable if its agent is not connected.
+  absl::StatusOr<store::JobRecord> KillJob(const std::string& jid);
+  // Removes a finished job's data here and on its agent. FailedPrecondition while running.
+  absl::StatusOr<store::JobRecord> CleanupJob(const std::string& jid);
+
+  absl::StatusOr<std::vector<AgentView>> ListAgents();
+  bool IsConnected(const std::string& name);
+  // Every known agent as a pattern universe: groups from --group, plus all/ungrouped.
+  absl::StatusOr<rollout::HostUniverse> Universe();
+
+  // Drops every link (shutdown).
+  void CloseAll(const std::string& reason);
+
+ private:
+  std::shared_ptr<AgentLink> LinkFor(const std::string& name);
+  absl::Status FinishJob(const std::string& jid, const std::string& host, const std::string& state,
+                         nlohmann::json result);
+
+  store::Store* store_;
+  EventBus* bus_;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<AgentLink>> links_ ABSL_GUARDED_BY(mu_);
+};
+
+// "ok" | "changed" | "failed" | "timed_out" | "unreachable" for a final job state and result.
+std::string OutcomeStatus(const std::string& state, const nlohmann::json& result);
+bool IsFinalState(const std::string& state);
+
+}  // namespace tachyon::controller

@@ -1,0 +1,102 @@
+// tachyon-controller: flags, signals and wiring only.
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/daemon.h"
+#include "common/fs.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "common/tls.h"
+#include "controller/agent_service.h"
+#include "controller/control_service.h"
+#include "controller/dispatcher.h"
+#include "controller/event_bus.h"
+#include "controller/store/store.h"
+
+int main(int argc, char** argv) {
+  tachyon::BlockShutdownSignals();
+  CLI::App app{"tachyon-controller: runs rollouts and dispatches jobs to agents over mTLS gRPC"};
+  tachyon::DaemonFlags daemon;
+  std::string listen = "127.0.0.1:7443";
+  std::string state_dir, port_file;
+  tachyon::tls::Files tls;
+  int64_t default_timeout = 0;
+  tachyon::AddDaemonFlags(app, &daemon);
+  app.add_option("--listen", listen, "HOST:PORT to serve on (port 0 picks a free port)");
+  app.add_option("--state-dir", state_dir, "directory for the SQLite state")->required();
+  app.add_option("--ca", tls.ca, "CA certificate (PEM)")->required();
+  app.add_option("--cert", tls.cert, "controller certificate (PEM)")->required();
+  app.add_option("--key", tls.key, "controller private key (PEM)")->required();
+  app.add_option("--port-file", port_file, "write the bound port here once serving");
+  app.add_option("--default-timeout", default_timeout,
+                 "timeout in seconds for jobs started without one (0 = none)");
+  if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "controller"); rc >= 0) {
+    return rc;
+  }
+
+  if (auto st = tachyon::MakeDirs(state_dir, 0700); !st.ok()) {
+    TLOG(Error) << "state dir: " << st;
+    return 1;
+  }
+  auto store = tachyon::store::OpenSqliteStore(state_dir);
+  if (!store.ok()) {
+    TLOG(Error) << "opening the store in " << state_dir << ": " << store.status();
+    return 1;
+  }
+  auto creds = tachyon::tls::ServerCredentials(tls);
+  if (!creds.ok()) {
+    TLOG(Error) << "TLS: " << creds.status();
+    return 1;
+  }
+
+  tachyon::controller::EventBus bus(store->get());
+  tachyon::controller::Dispatcher dispatcher(store->get(), &bus);
+  if (auto st = dispatcher.Recover(); !st.ok()) {
+    TLOG(Error) << "recovering state: " << st;
+    return 1;
+  }
+  tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
+  tachyon::controller::ControlServiceImpl control_service(
+      &dispatcher, &bus, store->get(), {default_timeout});
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, *creds, &port);
+  builder.RegisterService(&agent_service);
+  builder.RegisterService(&control_service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(tachyon::kMaxMessageBytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(tachyon::kMaxMessageBytes));
+  // Agents ping every 20 s to find dead peers; allow it, even between calls.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    TLOG(Error) << "cannot listen on " << listen;
+    return 1;
+  }
+  std::string host = listen.substr(0, listen.rfind(':'));
+  TLOG(Info) << "listening on " << host << ":" << port << " (mTLS), state in " << state_dir;
+  if (!port_file.empty()) {
+    if (auto st = tachyon::WriteFileAtomic(port_file, absl::StrCat(port, "\n"), 0644); !st.ok()) {
+      TLOG(Error) << "port file: " << st;
+    }
+  }
+
+  int sig = tachyon::WaitForShutdownSignal();
+  TLOG(Info) << "signal " << sig << ": shutting down";
+  dispatcher.CloseAll("controller shutting down");
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  TLOG(Info) << "stopped";
+  return 0;
+}
