@@ -21,8 +21,8 @@
 namespace tachyon::store {
 namespace {
 
-constexpr const char* kJobStates[] = {"pending", "running",  "succeeded", "failed",
-                                      "timed_out", "killed", "lost",      "unreachable"};
+constexpr const char* kJobStates[] = {"pending",   "running", "succeeded", "failed",
+                                      "timed_out", "killed",  "lost",      "unreachable"};
 // Once a job is in one of these it never changes again: its final result is recorded once.
 constexpr const char* kFinalJobStates[] = {"succeeded", "failed", "timed_out",
                                            "killed",    "lost",   "unreachable"};
@@ -180,6 +180,12 @@ class SqliteStore::Stmt {
   // True when a row is available, false when the statement has finished.
   absl::StatusOr<bool> Step() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (bind_rc_ != SQLITE_OK) return store_->Error(bind_rc_, absl::StrCat("bind ", What()));
+    // SQLite rolls a whole transaction back on some errors (full disk, I/O). If a caller carried
+    // on regardless (say an ApplyAgentEvent callback that ignored an error), this statement would
+    // run in autocommit mode and commit on its own, half of a transaction; refuse instead.
+    if (store_->txn_depth_ > 0 && sqlite3_get_autocommit(store_->db_.get())) {
+      return absl::AbortedError("sqlite: an earlier error rolled back the enclosing transaction");
+    }
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
@@ -239,8 +245,7 @@ class SqliteStore::Txn {
       if (sqlite3_get_autocommit(store_->db_.get())) {
         // SQLite rolls a whole transaction back on some errors (full disk, I/O); running on in
         // autocommit mode would commit half of the enclosing work.
-        return absl::AbortedError(
-            "sqlite: an earlier error rolled back the enclosing transaction");
+        return absl::AbortedError("sqlite: an earlier error rolled back the enclosing transaction");
       }
       RETURN_IF_ERROR(store_->Run(SavepointName("SAVEPOINT ", depth)));
     }
@@ -317,8 +322,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(const std::stri
 
   sqlite3* raw = nullptr;
   // NOMUTEX: the store serialises every use of the connection with its own lock.
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
@@ -405,10 +410,9 @@ absl::Status SqliteStore::Run(const std::string& sql) {
 }
 
 absl::Status SqliteStore::Configure() {
-  RETURN_IF_ERROR(
-      sqlite3_extended_result_codes(db_.get(), 1) == SQLITE_OK
-          ? absl::OkStatus()
-          : absl::InternalError("sqlite: cannot enable extended result codes"));
+  RETURN_IF_ERROR(sqlite3_extended_result_codes(db_.get(), 1) == SQLITE_OK
+                      ? absl::OkStatus()
+                      : absl::InternalError("sqlite: cannot enable extended result codes"));
   int rc = sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
   if (rc != SQLITE_OK) return Error(rc, "busy_timeout");
 
@@ -439,9 +443,9 @@ absl::Status SqliteStore::Migrate() {
     if (row) version = st.Int(0);
   }
   if (version > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("database schema v", version, " is newer than this controller supports (v",
-                     kSchemaVersion, "); upgrade the controller"));
+    return absl::FailedPreconditionError(absl::StrCat("database schema v", version,
+                                                      " is newer than this controller supports (v",
+                                                      kSchemaVersion, "); upgrade the controller"));
   }
   if (version < 0) return absl::DataLossError(absl::StrCat("bad schema version ", version));
   for (int64_t v = version; v < kSchemaVersion; ++v) {
@@ -491,14 +495,14 @@ absl::Status SqliteStore::UpsertAgent(const AgentRecord& agent) {
   return InTxn([&]() -> absl::Status {
     // last_event_seq only ever grows: a registry that upserts a fresh record on reconnect must
     // not re-open the door to duplicates that ApplyAgentEvent already dropped.
-    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                     Prepare(absl::StrCat(
-                         "INSERT INTO agents (", kAgentColumns,
-                         ") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                         "groups_json = excluded.groups_json, version = excluded.version, "
-                         "facts_json = excluded.facts_json, connected = excluded.connected, "
-                         "last_seen_us = excluded.last_seen_us, "
-                         "last_event_seq = MAX(last_event_seq, excluded.last_event_seq)")));
+    ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        Prepare(absl::StrCat("INSERT INTO agents (", kAgentColumns,
+                             ") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                             "groups_json = excluded.groups_json, version = excluded.version, "
+                             "facts_json = excluded.facts_json, connected = excluded.connected, "
+                             "last_seen_us = excluded.last_seen_us, "
+                             "last_event_seq = MAX(last_event_seq, excluded.last_event_seq)")));
     Stmt st(this, raw);
     st.Bind(1, agent.name);
     st.Bind(2, nlohmann::json(agent.groups).dump());
@@ -734,9 +738,8 @@ absl::StatusOr<EventRecord> SqliteStore::AppendEvent(EventRecord event) {
   // gap-free: a failed insert rolls the bump back with it.
   return InTxn([&]() -> absl::StatusOr<EventRecord> {
     {
-      ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                       Prepare("UPDATE meta SET value = value + 1 "
-                               "WHERE key = 'last_event_seq' RETURNING value"));
+      ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare("UPDATE meta SET value = value + 1 "
+                                                   "WHERE key = 'last_event_seq' RETURNING value"));
       Stmt st(this, raw);
       ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) return absl::DataLossError("meta.last_event_seq is missing");
@@ -814,8 +817,9 @@ absl::StatusOr<bool> SqliteStore::ApplyAgentEvent(const std::string& agent, uint
   ReentrantLock lock(&mu_);
   return InTxn([&]() -> absl::StatusOr<bool> {
     {
-      ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                       Prepare("INSERT INTO agents (name) VALUES (?) ON CONFLICT (name) DO NOTHING"));
+      ASSIGN_OR_RETURN(
+          sqlite3_stmt * raw,
+          Prepare("INSERT INTO agents (name) VALUES (?) ON CONFLICT (name) DO NOTHING"));
       Stmt st(this, raw);
       st.Bind(1, agent);
       RETURN_IF_ERROR(st.Run());

@@ -56,15 +56,17 @@ struct EventFilter {
   uint64_t since_seq = 0;  // return events with seq > since_seq
   std::string host;        // empty = any
   std::string rollout;     // empty = any
-  size_t limit = 1000;
+  size_t limit = 1000;     // 0 returns nothing
 };
 
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Agents.
+  // Agents. UpsertAgent inserts or replaces every field except last_event_seq, which only ever
+  // grows (a fresh record on reconnect must not reset duplicate detection).
   virtual absl::Status UpsertAgent(const AgentRecord& agent) = 0;
+  // NotFound for an agent never upserted (nor seen by ApplyAgentEvent).
   virtual absl::Status SetAgentConnected(const std::string& name, bool connected, absl::Time now) = 0;
   virtual absl::StatusOr<std::optional<AgentRecord>> GetAgent(const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents() = 0;
@@ -72,18 +74,24 @@ class Store {
   // Jobs. NewJobId returns a fresh Ansible-shaped id (^j\d+\.\d+$) never handed out before,
   // even across restarts.
   virtual absl::StatusOr<std::string> NewJobId() = 0;
+  // AlreadyExists for a known jid. Unset created/updated (epoch or InfinitePast) become now.
   virtual absl::Status CreateJob(const JobRecord& job) = 0;
   virtual absl::StatusOr<std::optional<JobRecord>> GetJob(const std::string& jid) = 0;
   // Sets state (and result_json when non-empty). Returns false, changing nothing, when the job
-  // already has a final state: a final result is recorded exactly once.
+  // already has a final state: a final result is recorded exactly once. Also false for
+  // running -> pending (a stale redelivery). NotFound for an unknown jid, InvalidArgument for an
+  // unknown state.
   virtual absl::StatusOr<bool> UpdateJob(const std::string& jid, const std::string& state,
                                          const std::string& result_json, absl::Time now) = 0;
+  // NotFound when there is no such job.
   virtual absl::Status DeleteJob(const std::string& jid) = 0;
-  // Jobs of one host in the given states (e.g. {"pending"} for redelivery).
+  // Jobs of one host in the given states (e.g. {"pending"} for redelivery), oldest first.
+  // An empty host means every host; empty states means every state.
   virtual absl::StatusOr<std::vector<JobRecord>> ListJobs(const std::string& host,
                                                           const std::vector<std::string>& states) = 0;
 
-  // Event log. AppendEvent assigns seq and ts when ts is unset (InfinitePast).
+  // Event log. AppendEvent assigns seq, and ts when ts is unset (InfinitePast, or the default
+  // epoch value). A failed append (or a rolled-back ApplyAgentEvent) consumes no seq.
   virtual absl::StatusOr<EventRecord> AppendEvent(EventRecord event) = 0;
   virtual absl::StatusOr<std::vector<EventRecord>> ReadEvents(const EventFilter& filter) = 0;
   virtual absl::StatusOr<uint64_t> LastEventSeq() = 0;

@@ -70,6 +70,18 @@ class SqliteStoreTest : public ::testing::Test {
     return j;
   }
 
+  // The record, or an empty one after a test failure (never undefined behaviour).
+  static JobRecord JobOf(Store& store, const std::string& jid) {
+    auto job = store.GetJob(jid);
+    EXPECT_TRUE(job.ok() && job->has_value()) << "no job " << jid;
+    return job.ok() && job->has_value() ? **job : JobRecord{};
+  }
+  static AgentRecord AgentOf(Store& store, const std::string& name) {
+    auto agent = store.GetAgent(name);
+    EXPECT_TRUE(agent.ok() && agent->has_value()) << "no agent " << name;
+    return agent.ok() && agent->has_value() ? **agent : AgentRecord{};
+  }
+
   static EventRecord Event(const std::string& type, const std::string& host,
                            const std::string& rollout = "") {
     EventRecord e;
@@ -149,14 +161,15 @@ TEST_F(SqliteStoreTest, ReopenPersistsEverything) {
     j.rollout_id = "r1";
     j.created = absl::FromUnixMicros(1700000000000001);
     ASSERT_TRUE(store->CreateJob(j).ok());
-    ASSERT_TRUE(*store->UpdateJob(jid, "running", "", absl::FromUnixMicros(1700000000000002)));
+    ASSERT_TRUE(
+        store->UpdateJob(jid, "running", "", absl::FromUnixMicros(1700000000000002)).value());
 
     EventRecord e = Event("job_dispatched", "web1", "r1");
     e.jid = jid;
     e.data_json = R"({"x":1})";
     e.ts = absl::FromUnixMicros(1700000000000003);
     ASSERT_TRUE(store->AppendEvent(e).ok());
-    ASSERT_TRUE(*store->ApplyAgentEvent("web1", 7, [] { return absl::OkStatus(); }));
+    ASSERT_TRUE(store->ApplyAgentEvent("web1", 7, [] { return absl::OkStatus(); }).value());
   }
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -253,14 +266,14 @@ TEST_F(SqliteStoreTest, UpdateJobRecordsTheFinalResultExactlyOnce) {
   ASSERT_TRUE(store->CreateJob(Job("j1.1", "web1")).ok());
   absl::Time t = absl::FromUnixSeconds(1700000000);
 
-  EXPECT_TRUE(*store->UpdateJob("j1.1", "running", "", t));
+  EXPECT_TRUE(store->UpdateJob("j1.1", "running", "", t).value());
   // A stale "pending" must not undo "running".
-  EXPECT_FALSE(*store->UpdateJob("j1.1", "pending", "", t));
-  EXPECT_EQ((*store->GetJob("j1.1"))->state, "running");
+  EXPECT_FALSE(store->UpdateJob("j1.1", "pending", "", t).value());
+  EXPECT_EQ(JobOf(*store, "j1.1").state, "running");
 
-  EXPECT_TRUE(*store->UpdateJob("j1.1", "succeeded", R"({"rc":0})", t + absl::Seconds(1)));
-  EXPECT_FALSE(*store->UpdateJob("j1.1", "failed", R"({"rc":1})", t + absl::Seconds(2)));
-  EXPECT_FALSE(*store->UpdateJob("j1.1", "running", "", t + absl::Seconds(3)));
+  EXPECT_TRUE(store->UpdateJob("j1.1", "succeeded", R"({"rc":0})", t + absl::Seconds(1)).value());
+  EXPECT_FALSE(store->UpdateJob("j1.1", "failed", R"({"rc":1})", t + absl::Seconds(2)).value());
+  EXPECT_FALSE(store->UpdateJob("j1.1", "running", "", t + absl::Seconds(3)).value());
   auto job = store->GetJob("j1.1");
   ASSERT_TRUE(job.ok());
   EXPECT_EQ((*job)->state, "succeeded");
@@ -296,7 +309,7 @@ TEST_F(SqliteStoreTest, ConcurrentFinalisersOnlyOneWins) {
     if (won[i]) winner = finals[i];
   }
   EXPECT_EQ(winners, 1);
-  EXPECT_EQ((*store->GetJob("j1.1"))->state, winner);
+  EXPECT_EQ(JobOf(*store, "j1.1").state, winner);
 }
 
 TEST_F(SqliteStoreTest, ListAndDeleteJobs) {
@@ -309,23 +322,22 @@ TEST_F(SqliteStoreTest, ListAndDeleteJobs) {
     j.created = t + absl::Seconds(i);
     ASSERT_TRUE(store->CreateJob(j).ok());
   }
-  ASSERT_TRUE(*store->UpdateJob("j2.1", "running", "", t));
+  ASSERT_TRUE(store->UpdateJob("j2.1", "running", "", t).value());
 
   auto pending = store->ListJobs("web1", {"pending"});
   ASSERT_TRUE(pending.ok());
   ASSERT_EQ(pending->size(), 2u);
   EXPECT_EQ((*pending)[0].jid, "j1.1");
   EXPECT_EQ((*pending)[1].jid, "j3.1");
-  EXPECT_EQ(store->ListJobs("web1", {"pending", "running"})->size(), 3u);
-  EXPECT_EQ(store->ListJobs("web1", {})->size(), 3u);
-  EXPECT_EQ(store->ListJobs("", {"pending"})->size(), 3u);
-  EXPECT_EQ(store->ListJobs("web3", {})->size(), 0u);
-  EXPECT_EQ(store->ListJobs("web1", {"bogus"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ListJobs("web1", {"pending", "running"}).value().size(), 3u);
+  EXPECT_EQ(store->ListJobs("web1", {}).value().size(), 3u);
+  EXPECT_EQ(store->ListJobs("", {"pending"}).value().size(), 3u);
+  EXPECT_EQ(store->ListJobs("web3", {}).value().size(), 0u);
+  EXPECT_EQ(store->ListJobs("web1", {"bogus"}).status().code(), absl::StatusCode::kInvalidArgument);
 
   ASSERT_TRUE(store->DeleteJob("j1.1").ok());
   EXPECT_EQ(store->DeleteJob("j1.1").code(), absl::StatusCode::kNotFound);
-  EXPECT_FALSE(store->GetJob("j1.1")->has_value());
+  EXPECT_FALSE(store->GetJob("j1.1").value().has_value());
 }
 
 TEST_F(SqliteStoreTest, EventSeqIsGapFreeUnderConcurrentAppenders) {
@@ -357,7 +369,7 @@ TEST_F(SqliteStoreTest, EventSeqIsGapFreeUnderConcurrentAppenders) {
   ASSERT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(*all.begin(), 1u);
   EXPECT_EQ(*all.rbegin(), static_cast<uint64_t>(kThreads * kPerThread));
-  EXPECT_EQ(*store->LastEventSeq(), static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(store->LastEventSeq().value(), static_cast<uint64_t>(kThreads * kPerThread));
 
   EventFilter f;
   f.limit = 10000;
@@ -440,21 +452,21 @@ TEST_F(SqliteStoreTest, ApplyAgentEventDropsDuplicates) {
     return store->AppendEvent(Event("job_finished", "web1")).status();
   };
   // The agent row is created on first sight.
-  EXPECT_TRUE(*store->ApplyAgentEvent("web1", 1, apply));
-  EXPECT_TRUE(*store->ApplyAgentEvent("web1", 2, apply));
-  EXPECT_FALSE(*store->ApplyAgentEvent("web1", 2, apply));
-  EXPECT_FALSE(*store->ApplyAgentEvent("web1", 1, apply));
+  EXPECT_TRUE(store->ApplyAgentEvent("web1", 1, apply).value());
+  EXPECT_TRUE(store->ApplyAgentEvent("web1", 2, apply).value());
+  EXPECT_FALSE(store->ApplyAgentEvent("web1", 2, apply).value());
+  EXPECT_FALSE(store->ApplyAgentEvent("web1", 1, apply).value());
   // Sequences are per agent.
-  EXPECT_TRUE(*store->ApplyAgentEvent("web2", 1, apply));
+  EXPECT_TRUE(store->ApplyAgentEvent("web2", 1, apply).value());
   EXPECT_EQ(runs, 3);
-  EXPECT_EQ(*store->LastEventSeq(), 3u);
-  EXPECT_EQ((*store->GetAgent("web1"))->last_event_seq, 2u);
+  EXPECT_EQ(store->LastEventSeq().value(), 3u);
+  EXPECT_EQ(AgentOf(*store, "web1").last_event_seq, 2u);
 
   // A registry upserting a fresh record on reconnect does not reset duplicate detection.
   AgentRecord fresh;
   fresh.name = "web1";
   ASSERT_TRUE(store->UpsertAgent(fresh).ok());
-  EXPECT_FALSE(*store->ApplyAgentEvent("web1", 2, apply));
+  EXPECT_FALSE(store->ApplyAgentEvent("web1", 2, apply).value());
   EXPECT_EQ(runs, 3);
 }
 
@@ -462,7 +474,7 @@ TEST_F(SqliteStoreTest, ApplyAgentEventRollsBackOnError) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->CreateJob(Job("j1.1", "web1")).ok());
-  ASSERT_TRUE(*store->ApplyAgentEvent("web1", 1, [] { return absl::OkStatus(); }));
+  ASSERT_TRUE(store->ApplyAgentEvent("web1", 1, [] { return absl::OkStatus(); }).value());
 
   auto failed = store->ApplyAgentEvent("web1", 2, [&]() -> absl::Status {
     auto updated = store->UpdateJob("j1.1", "succeeded", R"({"rc":0})", absl::Now());
@@ -476,20 +488,25 @@ TEST_F(SqliteStoreTest, ApplyAgentEventRollsBackOnError) {
   EXPECT_EQ(failed.status().message(), "dispatcher went away");
 
   // Nothing of it stuck: job, event log and the agent's seq are as before.
-  EXPECT_EQ((*store->GetJob("j1.1"))->state, "pending");
-  EXPECT_EQ(*store->LastEventSeq(), 0u);
-  EXPECT_TRUE(store->ReadEvents({})->empty());
-  EXPECT_EQ((*store->GetAgent("web1"))->last_event_seq, 1u);
+  EXPECT_EQ(JobOf(*store, "j1.1").state, "pending");
+  EXPECT_EQ(store->LastEventSeq().value(), 0u);
+  EXPECT_TRUE(store->ReadEvents({}).value().empty());
+  EXPECT_EQ(AgentOf(*store, "web1").last_event_seq, 1u);
 
   // So the agent's replay of seq 2 is applied, and its events take the seqs the failed try
   // would have had.
-  EXPECT_TRUE(*store->ApplyAgentEvent("web1", 2, [&]() -> absl::Status {
-    auto updated = store->UpdateJob("j1.1", "succeeded", R"({"rc":0})", absl::Now());
-    if (!updated.ok()) return updated.status();
-    return store->AppendEvent(Event("job_finished", "web1")).status();
-  }));
-  EXPECT_EQ((*store->GetJob("j1.1"))->state, "succeeded");
-  EXPECT_EQ(*store->LastEventSeq(), 1u);
+  EXPECT_TRUE(
+      store
+          ->ApplyAgentEvent("web1", 2,
+                            [&]() -> absl::Status {
+                              auto updated =
+                                  store->UpdateJob("j1.1", "succeeded", R"({"rc":0})", absl::Now());
+                              if (!updated.ok()) return updated.status();
+                              return store->AppendEvent(Event("job_finished", "web1")).status();
+                            })
+          .value());
+  EXPECT_EQ(JobOf(*store, "j1.1").state, "succeeded");
+  EXPECT_EQ(store->LastEventSeq().value(), 1u);
 }
 
 TEST_F(SqliteStoreTest, ApplyAgentEventKeepsOtherThreadsOut) {
@@ -519,7 +536,7 @@ TEST_F(SqliteStoreTest, ApplyAgentEventKeepsOtherThreadsOut) {
   }
   for (auto& th : threads) th.join();
   uint64_t expected = kThreads * (kPerThread - kPerThread / 5);
-  EXPECT_EQ(*store->LastEventSeq(), expected);
+  EXPECT_EQ(store->LastEventSeq().value(), expected);
   EventFilter f;
   f.limit = 100000;
   auto events = store->ReadEvents(f);
@@ -532,20 +549,26 @@ TEST_F(SqliteStoreTest, ApplyAgentEventPersistsAcrossReopen) {
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(*store->ApplyAgentEvent("web1", 5, [] { return absl::OkStatus(); }));
+    ASSERT_TRUE(store->ApplyAgentEvent("web1", 5, [] { return absl::OkStatus(); }).value());
   }
   auto store = Open();
   ASSERT_NE(store, nullptr);
   bool ran = false;
-  EXPECT_FALSE(*store->ApplyAgentEvent("web1", 5, [&] {
-    ran = true;
-    return absl::OkStatus();
-  }));
+  EXPECT_FALSE(store
+                   ->ApplyAgentEvent("web1", 5,
+                                     [&] {
+                                       ran = true;
+                                       return absl::OkStatus();
+                                     })
+                   .value());
   EXPECT_FALSE(ran);
-  EXPECT_TRUE(*store->ApplyAgentEvent("web1", 6, [&] {
-    ran = true;
-    return absl::OkStatus();
-  }));
+  EXPECT_TRUE(store
+                  ->ApplyAgentEvent("web1", 6,
+                                    [&] {
+                                      ran = true;
+                                      return absl::OkStatus();
+                                    })
+                  .value());
   EXPECT_TRUE(ran);
 }
 
@@ -584,11 +607,11 @@ TEST_F(SqliteStoreTest, AgentsUpsertListAndConnected) {
   EXPECT_TRUE((*web2)->connected);
   EXPECT_EQ((*web2)->last_seen, t);
   ASSERT_TRUE(store->SetAgentConnected("web2", false, t + absl::Seconds(5)).ok());
-  EXPECT_FALSE((*store->GetAgent("web2"))->connected);
-  EXPECT_EQ((*store->GetAgent("web2"))->last_seen, t + absl::Seconds(5));
+  EXPECT_FALSE(AgentOf(*store, "web2").connected);
+  EXPECT_EQ(AgentOf(*store, "web2").last_seen, t + absl::Seconds(5));
 
   EXPECT_EQ(store->SetAgentConnected("ghost", true, t).code(), absl::StatusCode::kNotFound);
-  EXPECT_FALSE(store->GetAgent("ghost")->has_value());
+  EXPECT_FALSE(store->GetAgent("ghost").value().has_value());
   AgentRecord nameless;
   EXPECT_EQ(store->UpsertAgent(nameless).code(), absl::StatusCode::kInvalidArgument);
 }
@@ -609,17 +632,38 @@ TEST_F(SqliteStoreTest, FullDiskIsResourceExhaustedNotACrash) {
   EXPECT_NE(e.status().message().find("full"), std::string::npos) << e.status();
 
   // Inside ApplyAgentEvent the failure rolls everything back, including the seq bump.
-  auto applied = store->ApplyAgentEvent("web1", 1, [&] { return store->AppendEvent(big).status(); });
+  auto applied =
+      store->ApplyAgentEvent("web1", 1, [&] { return store->AppendEvent(big).status(); });
   ASSERT_FALSE(applied.ok());
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kResourceExhausted) << applied.status();
 
+  // A callback that ignores the error: whatever SQLite undid (SQLite 3.40 rolls the whole
+  // transaction back here; others may undo just the statement), the outcome is all or nothing,
+  // never the agent's seq recorded without the work, nor the work committed in pieces.
+  auto ignored = store->ApplyAgentEvent("web1", 1, [&] {
+    (void)store->AppendEvent(big);
+    return store->AppendEvent(Event("small", "web1")).status();
+  });
+  if (ignored.ok()) {
+    EXPECT_TRUE(*ignored);
+    EXPECT_EQ(store->LastEventSeq().value(), 2u);
+    auto agent = store->GetAgent("web1");
+    ASSERT_TRUE(agent.ok() && agent->has_value());
+    EXPECT_EQ((*agent)->last_event_seq, 1u);
+  } else {
+    EXPECT_EQ(ignored.status().code(), absl::StatusCode::kAborted) << ignored.status();
+    EXPECT_EQ(store->LastEventSeq().value(), 1u);
+    // Even the agent row that ApplyAgentEvent created went with the transaction.
+    EXPECT_FALSE(store->GetAgent("web1").value().has_value());
+  }
+  const uint64_t base = store->LastEventSeq().value();
+
   // Space comes back: the store carries on, gap-free.
   ASSERT_TRUE(store->SetMaxPageCountForTest(1 << 30).ok());
-  EXPECT_EQ(*store->LastEventSeq(), 1u);
   auto ok = store->AppendEvent(big);
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->seq, 2u);
-  EXPECT_TRUE(*store->ApplyAgentEvent("web1", 1, [] { return absl::OkStatus(); }));
+  EXPECT_EQ(ok->seq, base + 1);
+  EXPECT_TRUE(store->ApplyAgentEvent("web1", 2, [] { return absl::OkStatus(); }).value());
 }
 
 }  // namespace
