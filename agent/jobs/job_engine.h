@@ -1,7 +1,8 @@
 #pragma once
 
 // The job engine: runs jobs as tracked, timed processes and reports what happens to them.
-// Plain structs only (no gRPC): the agent links it, and so does the controller's localhost executor.
+// Plain structs only (no gRPC): the agent links it, and so does the controller's localhost
+// executor.
 
 #include <functional>
 #include <map>
@@ -21,6 +22,9 @@ enum class JobState { kPending, kRunning, kSucceeded, kFailed, kTimedOut, kKille
 
 const char* JobStateName(JobState state);  // "running", "timed_out", ...
 bool IsFinal(JobState state);
+// The state a status.json result describes: finished 0 is kRunning; then killed, timed_out,
+// lost (the engine's marker for a shim that died without a result), failed, else succeeded.
+JobState JobStateFromResult(const nlohmann::json& result);
 
 struct JobSpec {
   std::string jid;
@@ -47,11 +51,20 @@ class JobEngine {
     std::string spool_dir;                  // one directory per job under here
     std::vector<std::string> shim_command;  // argv prefix that runs the shim: {exe, "__shim"}
     absl::Duration kill_grace = absl::Seconds(5);
-    size_t max_inline_output = 1u << 20;    // bytes of stdout/stderr carried in a result
+    size_t max_inline_output = 1u << 20;  // bytes of stdout/stderr carried in a result
+    // On Create, scan the spool: re-adopt live shims (their kFinished comes when they exit),
+    // report finished jobs whose result never went through on_event, and mark jobs whose shim
+    // is gone without a result as kLost. Those events come from the engine thread, possibly
+    // before Create returns.
+    bool adopt_existing = true;
   };
   using EventCallback = std::function<void(const JobEvent&)>;
 
+  // on_event is called from the engine's own thread, one event at a time, kStarted before
+  // kFinished for a job. It may call the engine's methods (no engine lock is held) but must not
+  // destroy the engine, and should be quick: it delays the next event.
   static absl::StatusOr<std::unique_ptr<JobEngine>> Create(Options options, EventCallback on_event);
+  // Stops the engine thread. Running shims are not killed: they outlive the engine.
   virtual ~JobEngine() = default;
 
   // Starts a job. Idempotent by jid: a known jid is not run again (returns OK).
@@ -60,6 +73,7 @@ class JobEngine {
   // SIGTERM to the job's process group, SIGKILL after the grace; final state kKilled.
   virtual absl::Status Kill(const std::string& jid) = 0;
   // Removes a finished job's data (a running job is killed first). NotFound for unknown jids.
+  // For a running job it returns at once: the data goes just before its kFinished event.
   virtual absl::Status Cleanup(const std::string& jid) = 0;
   // The current async_status-shaped result, or NotFound.
   virtual absl::StatusOr<nlohmann::json> Status(const std::string& jid) const = 0;

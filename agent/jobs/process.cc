@@ -1,0 +1,151 @@
+#include "agent/jobs/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "common/fs.h"
+
+extern char** environ;
+
+namespace tachyon::jobs {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) Reset(std::exchange(other.fd_, -1));
+  return *this;
+}
+
+void UniqueFd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return ErrnoStatus(errno, "pidfd_open " + std::to_string(pid));
+  // pidfd_open sets O_CLOEXEC itself.
+  return UniqueFd(fd);
+}
+
+absl::Status PidfdSendSignal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
+    if (errno == ESRCH) return absl::OkStatus();  // already exited: nothing left to signal
+    return ErrnoStatus(errno, "pidfd_send_signal");
+  }
+  return absl::OkStatus();
+}
+
+bool PidfdExited(int pidfd) {
+  struct pollfd p = {pidfd, POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, 0);
+  } while (rc < 0 && errno == EINTR);
+  return rc > 0;
+}
+
+void CloseFdsFrom(int low, int keep) {
+  auto close_range = [](unsigned first, unsigned last) {
+    if (first > last) return;
+    if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+    // Kernels without close_range: bounded by the fd limit, still async-signal-safe.
+    long max = ::sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (unsigned fd = first; fd <= last && fd < static_cast<unsigned>(max); ++fd) ::close(fd);
+  };
+  if (keep >= low) {
+    close_range(static_cast<unsigned>(low), static_cast<unsigned>(keep) - 1);
+    close_range(static_cast<unsigned>(keep) + 1, UINT_MAX);
+  } else {
+    close_range(static_cast<unsigned>(low), UINT_MAX);
+  }
+}
+
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
+                                   const std::string& log_path, const sigset_t& blocked) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  // Everything the child needs is prepared here: after fork in a threaded process only
+  // async-signal-safe calls are allowed.
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return ErrnoStatus(errno, "open /dev/null");
+  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) {
+    int err = errno;
+    ::close(null_fd);
+    return ErrnoStatus(err, "open " + log_path);
+  }
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    ::close(null_fd);
+    ::close(log_fd);
+    return ErrnoStatus(err, "pipe2");
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
+    if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
+      int e = errno;
+      (void)!::write(err_pipe[1], &e, sizeof(e));
+      ::_exit(127);
+    }
+    CloseFdsFrom(3, err_pipe[1]);
+    ::execve(cargv[0], cargv.data(), environ);
+    int e = errno;
+    (void)!::write(err_pipe[1], &e, sizeof(e));
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::close(null_fd);
+  ::close(log_fd);
+  ::close(err_pipe[1]);
+  if (pid < 0) {
+    ::close(err_pipe[0]);
+    return ErrnoStatus(fork_errno, "fork");
+  }
+  // Blocks only until the child execs or fails to: the write end is close-on-exec.
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(err_pipe[0], &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  ::close(err_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof(child_errno))) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return ErrnoStatus(child_errno, "exec " + argv[0]);
+  }
+  return pid;
+}
+
+absl::Duration MonotonicNow() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
+std::vector<std::string> ProcessCmdline(pid_t pid) {
+  absl::StatusOr<std::string> raw = ReadFile("/proc/" + std::to_string(pid) + "/cmdline", 1 << 20);
+  std::vector<std::string> out;
+  if (!raw.ok()) return out;
+  size_t start = 0;
+  while (start < raw->size()) {
+    size_t end = raw->find('\0', start);
+    if (end == std::string::npos) end = raw->size();
+    out.push_back(raw->substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace tachyon::jobs
