@@ -429,10 +429,6 @@ grpc::ServerUnaryReactor* ControlServiceImpl::JobStatus(grpc::CallbackServerCont
   resp->set_jid(req->jid());
   auto status = dispatcher_->JobStatus(req->jid());
   if (absl::IsNotFound(status.status())) {
-    // async_status's answer for a job it does not know.
-    json r = {{"ansible_job_id", req->jid()}, {"failed", true}, {"finished", 1},
-              {"started", 1}, {"msg", "could not find job"}};
-    resp->set_result_json(Dump(r));
     return Done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND, "could not find job"));
   }
   if (!status.ok()) return Done(ctx, ToGrpc(status.status()));

@@ -1,0 +1,321 @@
+#include "controller/cli/commands.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/limits.h"
+#include "common/tls.h"
+#include "tachyon/v1/control.grpc.pb.h"
+#include "yaml-cpp/yaml.h"
+
+namespace tachyon::cli {
+namespace {
+
+namespace v1 = tachyon::v1;
+using nlohmann::json;
+
+constexpr auto kUnaryDeadline = std::chrono::seconds(30);
+
+json Parse(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+// A user-facing line for a failed RPC; the exit code is 1 (error) unless the code says the
+// request itself was bad (5).
+int ReportRpcError(const Connection& conn, const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::cerr << "tachyon: cannot reach the controller at " << conn.controller << ": "
+                << status.error_message() << "\n";
+      return 1;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      std::cerr << "tachyon: " << status.error_message() << "\n";
+      return 5;
+    default:
+      std::cerr << "tachyon: " << status.error_message() << "\n";
+      return 1;
+  }
+}
+
+std::unique_ptr<v1::ControlService::Stub> MakeStub(const Connection& conn, std::string* error) {
+  auto creds = tls::ChannelCredentials({conn.ca, conn.cert, conn.key});
+  if (!creds.ok()) {
+    *error = std::string(creds.status().message());
+    return nullptr;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+  args.SetMaxSendMessageSize(static_cast<int>(kMaxMessageBytes));
+  return v1::ControlService::NewStub(grpc::CreateCustomChannel(conn.controller, *creds, args));
+}
+
+#define TACHYON_STUB_OR_RETURN(stub, conn)                 \
+  std::string stub##_error;                                \
+  auto stub = MakeStub(conn, &stub##_error);               \
+  if (!stub) {                                             \
+    std::cerr << "tachyon: " << stub##_error << "\n";      \
+    return 5;                                              \
+  }
+
+void SetDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + kUnaryDeadline);
+}
+
+const char* StateName(v1::JobState s) {
+  switch (s) {
+    case v1::JOB_STATE_PENDING: return "pending";
+    case v1::JOB_STATE_RUNNING: return "running";
+    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
+    case v1::JOB_STATE_FAILED: return "failed";
+    case v1::JOB_STATE_TIMED_OUT: return "timed_out";
+    case v1::JOB_STATE_KILLED: return "killed";
+    case v1::JOB_STATE_LOST: return "lost";
+    case v1::JOB_STATE_UNREACHABLE: return "unreachable";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string ResolveConnection(Connection* conn) {
+  auto env = [](const char* name, std::string* field) {
+    if (field->empty()) {
+      if (const char* v = std::getenv(name)) *field = v;
+    }
+  };
+  env("TACHYON_CONTROLLER", &conn->controller);
+  env("TACHYON_CA", &conn->ca);
+  env("TACHYON_CERT", &conn->cert);
+  env("TACHYON_KEY", &conn->key);
+  if (conn->controller.empty() || conn->ca.empty() || conn->cert.empty() || conn->key.empty()) {
+    const char* home = std::getenv("HOME");
+    std::string path = absl::StrCat(home ? home : "", "/.config/tachyon/cli.yaml");
+    if (PathExists(path)) {
+      try {
+        YAML::Node root = YAML::LoadFile(path);
+        if (!root.IsMap()) return path + ": expected a mapping of controller, ca, cert, key";
+        for (const auto& kv : root) {
+          std::string key = kv.first.as<std::string>();
+          std::string value = kv.second.as<std::string>();
+          std::string* field = key == "controller" ? &conn->controller
+                               : key == "ca"       ? &conn->ca
+                               : key == "cert"     ? &conn->cert
+                               : key == "key"      ? &conn->key
+                                                   : nullptr;
+          if (field == nullptr) {
+            return absl::StrCat(path, ":", kv.first.Mark().line + 1, ":", kv.first.Mark().column + 1,
+                                ": unknown key \"", key, "\"");
+          }
+          if (field->empty()) *field = value;
+        }
+      } catch (const YAML::Exception& e) {
+        return absl::StrCat(path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
+      }
+    }
+  }
+  if (conn->controller.empty() || conn->ca.empty() || conn->cert.empty() || conn->key.empty()) {
+    return "no controller connection: give --controller, --ca, --cert and --key, or set "
+           "TACHYON_CONTROLLER, TACHYON_CA, TACHYON_CERT and TACHYON_KEY, or write them to "
+           "~/.config/tachyon/cli.yaml";
+  }
+  return "";
+}
+
+int RunAgentsList(const Connection& conn, Format format) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::ListAgentsResponse resp;
+  grpc::Status st = stub->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
+  if (!st.ok()) return ReportRpcError(conn, st);
+  if (format == Format::kText) {
+    std::printf("%-24s %-13s %-24s %-9s %s\n", "NAME", "STATE", "GROUPS", "VERSION", "LAST SEEN");
+  }
+  for (const auto& a : resp.agents()) {
+    std::string groups;
+    for (const auto& g : a.groups()) groups += (groups.empty() ? "" : ",") + g;
+    std::string state = a.connected() ? "connected" : "disconnected";
+    if (format == Format::kJson) {
+      json j = {{"name", a.name()},       {"state", state},
+                {"groups", a.groups()},   {"version", a.version()},
+                {"last_seen", a.last_seen()}, {"facts", Parse(a.facts_json())}};
+      std::cout << Dump(j) << "\n";
+    } else {
+      std::printf("%-24s %-13s %-24s %-9s %s\n", a.name().c_str(), state.c_str(),
+                  groups.empty() ? "-" : groups.c_str(), a.version().c_str(), a.last_seen().c_str());
+    }
+  }
+  return 0;
+}
+
+int RunExec(const Connection& conn, Format format, const ExecOptions& options) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  v1::ExecRequest req;
+  req.set_pattern(options.pattern);
+  req.set_module(options.module);
+  req.set_args(options.args);
+  for (const auto& w : options.argv) req.add_argv(w);
+  req.set_async_seconds(static_cast<uint32_t>(std::max(0, options.async_seconds)));
+  req.set_poll_seconds(options.poll_seconds);
+  req.set_forks(static_cast<uint32_t>(std::max(1, options.forks)));
+  grpc::ClientContext ctx;
+  auto reader = stub->Exec(&ctx, req);
+  v1::ExecUpdate update;
+  bool any_failed = false, any_unreachable = false;
+  while (reader->Read(&update)) {
+    json result = Parse(update.result_json());
+    const std::string& s = update.status();
+    any_failed |= (s == "failed" || s == "timed_out");
+    any_unreachable |= (s == "unreachable");
+    std::cout << FormatExecResult(format, options.module, update.host(), s, result) << std::flush;
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) {
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      std::cerr << "tachyon: " << st.error_message() << "\n";
+      return 1;
+    }
+    return ReportRpcError(conn, st);
+  }
+  return ExitCodeFor(any_failed, any_unreachable);
+}
+
+int RunJobStatus(const Connection& conn, Format format, const std::string& jid) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::JobRequest req;
+  req.set_jid(jid);
+  v1::JobStatusResponse resp;
+  grpc::Status st = stub->JobStatus(&ctx, req, &resp);
+  if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return ReportRpcError(conn, st);
+  // A non-OK status carries no response body: build async_status's answer for an unknown job.
+  json result = st.ok() ? Parse(resp.result_json())
+                        : json{{"ansible_job_id", jid}, {"failed", true}, {"finished", 1},
+                               {"started", 1}, {"msg", "could not find job"}};
+  std::string state = st.ok() ? StateName(resp.state()) : "unknown";
+  if (format == Format::kJson) {
+    json out = result;
+    out["jid"] = jid;
+    out["host"] = resp.host();
+    out["state"] = state;
+    std::cout << Dump(out) << "\n";
+  } else {
+    std::cout << jid << (resp.host().empty() ? "" : " on " + resp.host()) << ": " << state << " => "
+              << Dump(result, 4) << "\n";
+  }
+  bool failed = result.value("failed", false);
+  return failed ? 2 : 0;
+}
+
+int RunJobKill(const Connection& conn, Format format, const std::string& jid) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  v1::JobActionResponse resp;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::JobRequest req;
+    req.set_jid(jid);
+    grpc::Status st = stub->KillJob(&ctx, req, &resp);
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::NOT_FOUND ||
+          st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        std::cerr << "tachyon: " << jid << ": " << st.error_message() << "\n";
+        return st.error_code() == grpc::StatusCode::NOT_FOUND ? 2 : 0;
+      }
+      return ReportRpcError(conn, st);
+    }
+  }
+  // The kill is sent; its outcome is the job's job_finished event. Follow the log from the
+  // moment of the kill, bounded so a vanished agent cannot hang the CLI.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::EventsRequest ereq;
+  ereq.set_since_seq(resp.event_seq());
+  ereq.set_follow(true);
+  ereq.set_host(resp.host());
+  auto reader = stub->Events(&ctx, ereq);
+  v1::Event e;
+  while (reader->Read(&e)) {
+    if (e.type() != "job_finished" || e.jid() != jid) continue;
+    json data = Parse(e.data_json());
+    json result = data.value("result", json::object());
+    if (format == Format::kJson) {
+      json out = result;
+      out["jid"] = jid;
+      out["host"] = resp.host();
+      out["state"] = data.value("state", "");
+      std::cout << Dump(out) << "\n";
+    } else {
+      std::cout << jid << " on " << resp.host() << ": " << data.value("state", "") << " => "
+                << Dump(result, 4) << "\n";
+    }
+    ctx.TryCancel();
+    reader->Finish();
+    return 0;
+  }
+  grpc::Status st = reader->Finish();
+  std::cerr << "tachyon: kill sent to " << resp.host() << ", but no final state arrived: "
+            << st.error_message() << "\n";
+  return 1;
+}
+
+int RunJobCleanup(const Connection& conn, Format format, const std::string& jid) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::JobRequest req;
+  req.set_jid(jid);
+  v1::JobActionResponse resp;
+  grpc::Status st = stub->CleanupJob(&ctx, req, &resp);
+  if (!st.ok()) {
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      json r = {{"ansible_job_id", jid}, {"failed", true}, {"msg", "could not find job"}};
+      std::cout << (format == Format::kJson ? Dump(r) : jid + ": could not find job") << "\n";
+      return 2;
+    }
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      std::cerr << "tachyon: " << st.error_message() << "\n";
+      return 2;
+    }
+    return ReportRpcError(conn, st);
+  }
+  json result = Parse(resp.result_json());
+  if (format == Format::kJson) {
+    result["host"] = resp.host();
+    std::cout << Dump(result) << "\n";
+  } else {
+    std::cout << jid << " on " << resp.host() << ": cleaned up\n";
+  }
+  return 0;
+}
+
+int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
+              const std::string& rollout, const std::string& host) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  v1::EventsRequest req;
+  req.set_since_seq(since);
+  req.set_follow(follow);
+  req.set_rollout(rollout);
+  req.set_host(host);
+  auto reader = stub->Events(&ctx, req);
+  v1::Event e;
+  while (reader->Read(&e)) {
+    std::cout << FormatEvent(format, e.seq(), e.ts(), e.type(), e.host(), e.jid(), e.rollout(),
+                             Parse(e.data_json()))
+              << std::flush;
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return ReportRpcError(conn, st);
+  return 0;
+}
+
+}  // namespace tachyon::cli

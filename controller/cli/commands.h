@@ -1,0 +1,40 @@
+#pragma once
+
+// The `tachyon` commands that talk to the controller. Each returns the process exit code
+// (CONTRACT.md: 0 ok, 1 error, 2 failed, 3 unreachable, 5 bad options).
+
+#include <string>
+#include <vector>
+
+#include "controller/cli/output.h"
+
+namespace tachyon::cli {
+
+struct Connection {
+  std::string controller;
+  std::string ca, cert, key;
+};
+
+// Fills empty fields from TACHYON_* variables, then ~/.config/tachyon/cli.yaml. Returns an
+// empty string or a user-facing error.
+std::string ResolveConnection(Connection* conn);
+
+struct ExecOptions {
+  std::string pattern;
+  std::string module = "command";
+  std::string args;
+  std::vector<std::string> argv;
+  int async_seconds = 0;
+  int poll_seconds = -1;
+  int forks = 5;
+};
+
+int RunAgentsList(const Connection& conn, Format format);
+int RunExec(const Connection& conn, Format format, const ExecOptions& options);
+int RunJobStatus(const Connection& conn, Format format, const std::string& jid);
+int RunJobKill(const Connection& conn, Format format, const std::string& jid);
+int RunJobCleanup(const Connection& conn, Format format, const std::string& jid);
+int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
+              const std::string& rollout, const std::string& host);
+
+}  // namespace tachyon::cli

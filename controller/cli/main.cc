@@ -1,0 +1,153 @@
+// tachyon: the operator CLI. Flags and dispatch only; see commands.cc and output.cc.
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
+#include "common/pki.h"
+#include "controller/cli/commands.h"
+
+namespace {
+
+int PkiError(const absl::Status& st) {
+  std::cerr << "tachyon pki: " << st.message() << "\n";
+  return absl::IsInvalidArgument(st) ? 5 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tachyon: Ansible playbooks and async jobs over mTLS gRPC, without SSH polling"};
+  app.set_version_flag("--version", std::string("tachyon ") + TACHYON_VERSION);
+  app.require_subcommand(1);
+  tachyon::cli::Connection conn;
+  std::string output = "text";
+  app.add_option("--controller", conn.controller, "controller HOST:PORT (env TACHYON_CONTROLLER)");
+  app.add_option("--ca", conn.ca, "CA certificate (env TACHYON_CA)");
+  app.add_option("--cert", conn.cert, "operator certificate (env TACHYON_CERT)");
+  app.add_option("--key", conn.key, "operator key (env TACHYON_KEY)");
+  app.add_option("-o,--output", output, "text or json (one JSON object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
+  // Subcommands accept the global flags after their own name too (`tachyon exec -o json ...`).
+  app.fallthrough();
+
+  int rc = -1;
+  auto format = [&] {
+    return output == "json" ? tachyon::cli::Format::kJson : tachyon::cli::Format::kText;
+  };
+  auto connect = [&]() -> bool {
+    std::string err = tachyon::cli::ResolveConnection(&conn);
+    if (!err.empty()) {
+      std::cerr << "tachyon: " << err << "\n";
+      rc = 5;
+      return false;
+    }
+    return true;
+  };
+
+  // pki
+  auto* pki = app.add_subcommand("pki", "make the CA and certificates (mTLS everywhere)");
+  pki->require_subcommand(1);
+  auto* pki_init = pki->add_subcommand("init", "create a CA, a controller certificate and an admin operator");
+  std::string pki_dir, san_list = "127.0.0.1,localhost";
+  int days = 825;
+  pki_init->add_option("--dir", pki_dir, "output directory")->required();
+  pki_init->add_option("--san", san_list, "controller names and addresses, comma-separated");
+  pki_init->add_option("--days", days, "certificate lifetime in days");
+  pki_init->callback([&] {
+    tachyon::pki::InitOptions o;
+    o.dir = pki_dir;
+    o.sans = absl::StrSplit(san_list, ',', absl::SkipWhitespace());
+    o.days = days;
+    auto st = tachyon::pki::Init(o);
+    if (!st.ok()) {
+      rc = PkiError(st);
+      return;
+    }
+    std::cout << "wrote " << pki_dir << "/{ca,controller,admin}.{crt,key}\n";
+    rc = 0;
+  });
+  auto* pki_issue = pki->add_subcommand("issue", "issue an agent or operator certificate");
+  std::string role, name;
+  pki_issue->add_option("role", role, "agent or operator")->required()->check(CLI::IsMember({"agent", "operator"}));
+  pki_issue->add_option("name", name, "the agent's or operator's name")->required();
+  pki_issue->add_option("--dir", pki_dir, "the PKI directory made by `pki init`")->required();
+  pki_issue->add_option("--days", days, "certificate lifetime in days");
+  pki_issue->callback([&] {
+    auto r = role == "agent" ? tachyon::pki::Role::kAgent : tachyon::pki::Role::kOperator;
+    auto st = tachyon::pki::Issue(pki_dir, r, name, days);
+    if (!st.ok()) {
+      rc = PkiError(st);
+      return;
+    }
+    std::cout << "wrote " << tachyon::pki::IssuedCertPath(pki_dir, r, name) << " and "
+              << tachyon::pki::IssuedKeyPath(pki_dir, r, name) << "\n";
+    rc = 0;
+  });
+
+  // agents
+  auto* agents = app.add_subcommand("agents", "list agents");
+  auto* agents_ls = agents->add_subcommand("ls", "list agents (the default)");
+  auto list_agents = [&] {
+    if (connect()) rc = tachyon::cli::RunAgentsList(conn, format());
+  };
+  agents_ls->callback(list_agents);
+  agents->callback([&] {
+    if (agents->get_subcommands().empty()) list_agents();
+  });
+
+  // exec
+  auto* exec = app.add_subcommand("exec", "run a module on the hosts a pattern matches (ad-hoc)");
+  tachyon::cli::ExecOptions ex;
+  exec->add_option("pattern", ex.pattern, "host pattern: all, name, group, glob, a:b, a:&b, a:!b")->required();
+  exec->add_option("-m,--module-name", ex.module, "module (default command)");
+  exec->add_option("-a,--args", ex.args, "module arguments");
+  exec->add_option("-B,--background", ex.async_seconds, "async: run with this timeout in seconds");
+  exec->add_option("-P,--poll", ex.poll_seconds, "poll: 0 returns the job ids at once; otherwise wait for completion");
+  exec->add_option("-f,--forks", ex.forks, "hosts running at once (default 5)");
+  exec->add_option("cmd", ex.argv, "after --: the command's argv, run without a shell");
+  exec->callback([&] {
+    if (connect()) rc = tachyon::cli::RunExec(conn, format(), ex);
+  });
+
+  // job
+  auto* job = app.add_subcommand("job", "one job: status, kill, cleanup");
+  job->require_subcommand(1);
+  std::string jid;
+  auto* job_status = job->add_subcommand("status", "the job's async_status result");
+  job_status->add_option("jid", jid)->required();
+  job_status->callback([&] {
+    if (connect()) rc = tachyon::cli::RunJobStatus(conn, format(), jid);
+  });
+  auto* job_kill = job->add_subcommand("kill", "SIGTERM, then SIGKILL, to the job's process group");
+  job_kill->add_option("jid", jid)->required();
+  job_kill->callback([&] {
+    if (connect()) rc = tachyon::cli::RunJobKill(conn, format(), jid);
+  });
+  auto* job_cleanup = job->add_subcommand("cleanup", "remove a finished job's data");
+  job_cleanup->add_option("jid", jid)->required();
+  job_cleanup->callback([&] {
+    if (connect()) rc = tachyon::cli::RunJobCleanup(conn, format(), jid);
+  });
+
+  // events
+  auto* events = app.add_subcommand("events", "the event log, resumable by sequence number");
+  bool follow = false;
+  uint64_t since = 0;
+  std::string rollout, host;
+  events->add_flag("-f,--follow", follow, "keep streaming new events");
+  events->add_option("--since", since, "only events after this sequence number");
+  events->add_option("--rollout", rollout, "only this rollout's events");
+  events->add_option("--host", host, "only this host's events");
+  events->callback([&] {
+    if (connect()) rc = tachyon::cli::RunEvents(conn, format(), since, follow, rollout, host);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 5;
+  }
+  return rc < 0 ? 0 : rc;
+}
