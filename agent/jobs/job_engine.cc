@@ -363,12 +363,18 @@ class JobEngineImpl : public JobEngine {
       shim = std::move(it->second);
       running_.erase(it);
     }
-    if (shim.is_child) {
-      siginfo_t info = {};
-      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shim.pidfd.get()), &info,
-                   WEXITED) != 0) {
+    // Our own shims are reaped here. An adopted shim is normally someone else's child (the
+    // previous agent's, now init's), but if this process started it (an engine recreated in
+    // the same process) it is reaped too, hence the non-blocking attempt.
+    siginfo_t info = {};
+    int wait_flags = WEXITED | (shim.is_child ? 0 : WNOHANG);
+    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shim.pidfd.get()), &info,
+                 wait_flags) != 0) {
+      if (shim.is_child) {
         TLOG(Warning) << "job " << jid << ": " << ErrnoStatus(errno, "waitid");
-      } else if (info.si_code != CLD_EXITED || info.si_status != 0) {
+      }
+    } else if (info.si_pid != 0) {
+      if (info.si_code != CLD_EXITED || info.si_status != 0) {
         TLOG(Warning) << "job " << jid << ": shim pid " << shim.pid
                       << (info.si_code == CLD_EXITED ? " exited with " : " killed by signal ")
                       << info.si_status;

@@ -20,9 +20,9 @@
 namespace tachyon::modules {
 
 // A process for the shim to start: argv[0] is looked up in PATH, as Python's subprocess does.
+// The child inherits the shim's working directory, which Prepare may change (chdir).
 struct ExecPlan {
   std::vector<std::string> argv;
-  std::string dir;                        // working directory; empty: the job's cwd
   std::optional<std::string> stdin_data;  // empty: stdin is /dev/null
 };
 
@@ -57,7 +57,9 @@ class Module {
   virtual std::string_view Name() const = 0;
   // InvalidArgument with an Ansible-like message when the arguments are unusable.
   virtual absl::Status Validate(const nlohmann::json& args) const = 0;
-  // `cwd` is the job's working directory (empty: the shim's). Runs in the shim process.
+  // Runs in the shim process (single-threaded, its own), already in the job's working
+  // directory `cwd` (empty: inherited) and environment; it may chdir further. Failures are
+  // results (failed: true), not Statuses: they are the job's outcome.
   virtual Prepared Prepare(const nlohmann::json& args, const std::string& cwd) const = 0;
   virtual nlohmann::json Finish(const Prepared& prepared, const ProcessOutcome& outcome) const = 0;
 };

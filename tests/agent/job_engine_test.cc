@@ -440,6 +440,25 @@ TEST_F(JobEngineTest, KillStopsTheJob) {
   EXPECT_EQ(engine_->Kill("j13.404").code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(JobEngineTest, KillEscalatesToSigkill) {
+  StartEngine();
+  std::string pidfile = work_ + "/grandchild";
+  ASSERT_TRUE(engine_
+                  ->Submit(Spec("j13.3", "shell",
+                                {{"cmd", "trap '' TERM; sleep 1000 & echo $! > " + pidfile +
+                                             "; wait; sleep 1000"}}))
+                  .ok());
+  ASSERT_TRUE(WaitForFile(work_, "grandchild"));
+  ASSERT_TRUE(engine_->Kill("j13.3").ok());
+  std::optional<JobEvent> e = events_.Wait("j13.3", JobEvent::Kind::kFinished);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->state, JobState::kKilled);
+  EXPECT_EQ(e->result["rc"], -9);
+  pid_t grandchild = ReadPid(pidfile);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(ProcessGone(grandchild));
+}
+
 TEST_F(JobEngineTest, KillRightAfterSubmit) {
   // The kill request may reach the shim before it has started the child: still "killed".
   StartEngine();
