@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -16,17 +17,18 @@ namespace {
 bool HasGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
 // Splits "grp[1:3]" into "grp" and the subscript text "1:3"; no subscript leaves it empty.
+// Mirrors Ansible's rule: `[-?N]` or `[N?:N?]` at the end is a subscript; anything else in
+// brackets (web[1-2], web[ab]) is a glob character class. Regex terms (~...) have none.
 void SplitSubscript(const std::string& term, std::string* base, std::string* subscript) {
+  static const std::regex kSubscript(R"(^(.+)\[(-?[0-9]+|[0-9]*\s*:\s*[0-9]*)\]$)");
   *base = term;
   subscript->clear();
-  if (term.size() < 3 || term.back() != ']') return;
-  auto open = term.rfind('[');
-  if (open == std::string::npos || open == 0) return;
-  std::string inner = term.substr(open + 1, term.size() - open - 2);
-  // A glob character class like web[12] also ends in ']': only digits, '-' and ':' are a subscript.
-  if (inner.empty() || inner.find_first_not_of("0123456789-:") != std::string::npos) return;
-  *base = term.substr(0, open);
-  *subscript = inner;
+  if (term.empty() || term[0] == '~') return;
+  std::smatch m;
+  if (!std::regex_match(term, m, kSubscript)) return;
+  *base = m[1].str();
+  *subscript = m[2].str();
+  subscript->erase(std::remove(subscript->begin(), subscript->end(), ' '), subscript->end());
 }
 
 absl::StatusOr<std::vector<std::string>> ApplySubscript(const std::vector<std::string>& hosts,

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds with warnings as errors, runs every test,
+# then builds and runs them again under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   scripts/test.sh            # both builds
+#   SANITIZE=0 scripts/test.sh # skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+
+echo "== build (RelWithDebInfo, -Werror)"
+scripts/build.sh build
+echo "== tests"
+(cd build && ctest --output-on-failure -j2 --timeout 300)
+
+if [[ "${SANITIZE:-1}" != "0" ]]; then
+  echo "== build (ASan + UBSan)"
+  BUILD_TYPE=Debug scripts/build.sh build-asan -DTACHYON_SANITIZE=ON
+  echo "== tests under ASan + UBSan"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j2 --timeout 600)
+fi
+echo "== all tests passed"
