@@ -1,0 +1,23 @@
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "controller/template/ast.h"
+#include "controller/template/lexer.h"
+
+namespace tachyon::tmpl {
+
+// Parses template source into a kTemplate node. Syntax errors name the template, the line and
+// the column: "template error in <name> at line L, column C: <what>".
+absl::StatusOr<NodePtr> ParseTemplate(std::string_view source, std::string_view name,
+                                      const LexerOptions& options);
+
+// Parses a bare expression (what `when:` holds). Trailing tokens are a syntax error.
+absl::StatusOr<NodePtr> ParseExpression(std::string_view source, std::string_view name,
+                                        const LexerOptions& options);
+
+// Deepest nesting the parser accepts, so hostile input cannot exhaust the stack.
+inline constexpr int kMaxParseDepth = 200;
+
+}  // namespace tachyon::tmpl

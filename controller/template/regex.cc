@@ -1,0 +1,96 @@
+#include "absl/strings/str_cat.h"
+#include "controller/template/eval.h"
+
+namespace tachyon::tmpl {
+
+absl::StatusOr<std::regex> CompileRegex(const std::string& pattern, const RegexOptions& options) {
+  // Translate the Python-only syntax that playbooks use: named groups and inline flags.
+  std::string p;
+  bool icase = options.ignorecase;
+  bool multiline = options.multiline;
+  size_t i = 0;
+  while (pattern.compare(i, 2, "(?") == 0 && i + 2 < pattern.size() &&
+         std::string_view("imsx").find(pattern[i + 2]) != std::string_view::npos) {
+    const size_t close = pattern.find(')', i);
+    if (close == std::string::npos) break;
+    for (size_t k = i + 2; k < close; ++k) {
+      if (pattern[k] == 'i') icase = true;
+      if (pattern[k] == 'm') multiline = true;
+    }
+    i = close + 1;
+  }
+  for (; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[i + 1];
+      if (e == 'A') {
+        p += "^";
+      } else if (e == 'Z') {
+        p += "$";
+      } else {
+        p += pattern.substr(i, 2);
+      }
+      ++i;
+      continue;
+    }
+    if (pattern.compare(i, 4, "(?P<") == 0) {
+      const size_t close = pattern.find('>', i);
+      if (close == std::string::npos) return absl::InvalidArgumentError("bad named group");
+      p += "(";
+      i = close;
+      continue;
+    }
+    if (pattern.compare(i, 4, "(?P=") == 0) {
+      return absl::UnimplementedError("named back-references (?P=name) are not supported");
+    }
+    if (pattern.compare(i, 3, "(?<") == 0 && i + 3 < pattern.size() &&
+        (pattern[i + 3] == '=' || pattern[i + 3] == '!')) {
+      return absl::UnimplementedError("look-behind assertions are not supported in regular expressions");
+    }
+    p.push_back(pattern[i]);
+  }
+  auto flags = std::regex::ECMAScript;
+  if (icase) flags |= std::regex::icase;
+  if (multiline) flags |= std::regex::multiline;
+  try {
+    return std::regex(p, flags);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid regular expression '", pattern, "': ", e.what()));
+  }
+}
+
+std::string PythonReplacement(const std::string& repl) {
+  std::string out;
+  for (size_t i = 0; i < repl.size(); ++i) {
+    const char c = repl[i];
+    if (c == '$') {
+      out += "$$";
+    } else if (c == '\\' && i + 1 < repl.size()) {
+      const char e = repl[i + 1];
+      if (std::isdigit(static_cast<unsigned char>(e))) {
+        out += "$";
+        out.push_back(e);
+        ++i;
+      } else if (e == 'g' && i + 2 < repl.size() && repl[i + 2] == '<') {
+        const size_t close = repl.find('>', i);
+        out += "$" + repl.substr(i + 3, close - i - 3);
+        i = close;
+      } else if (e == 'n') {
+        out.push_back('\n');
+        ++i;
+      } else if (e == 't') {
+        out.push_back('\t');
+        ++i;
+      } else if (e == '\\') {
+        out.push_back('\\');
+        ++i;
+      } else {
+        out.push_back(c);
+      }
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace tachyon::tmpl

@@ -1,0 +1,220 @@
+#include "controller/template/template.h"
+
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "controller/template/eval.h"
+#include "controller/template/parser.h"
+
+namespace tachyon::tmpl {
+namespace {
+
+// A small LRU of parsed templates. Playbooks evaluate the same few hundred expressions for
+// every host, so parsing once matters more than the memory this holds.
+class ParseCache {
+ public:
+  static ParseCache& Get() {
+    static ParseCache* cache = new ParseCache();
+    return *cache;
+  }
+
+  absl::StatusOr<std::shared_ptr<const Node>> Parse(const std::string& source, std::string_view name,
+                                                    const LexerOptions& options, bool expression) {
+    std::string key = absl::StrCat(expression ? "e" : "t", options.trim_blocks ? "1" : "0",
+                                   options.raw_strings_in_variables ? "1" : "0", std::string(name), "\x1f", source);
+    if (source.size() <= kMaxCachedSource) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(key);
+      if (it != index_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return it->second->second;
+      }
+    }
+    auto parsed = expression ? ParseExpression(source, name, options) : ParseTemplate(source, name, options);
+    if (!parsed.ok()) return parsed.status();
+    std::shared_ptr<const Node> node(std::move(*parsed));
+    if (source.size() <= kMaxCachedSource) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (index_.find(key) == index_.end()) {
+        lru_.emplace_front(key, node);
+        index_[key] = lru_.begin();
+        if (lru_.size() > kCapacity) {
+          index_.erase(lru_.back().first);
+          lru_.pop_back();
+        }
+      }
+    }
+    return node;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 4096;
+  static constexpr size_t kMaxCachedSource = 64 * 1024;
+  using Entry = std::pair<std::string, std::shared_ptr<const Node>>;
+  std::mutex mu_;
+  std::list<Entry> lru_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+nlohmann::json ToPlain(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& [k, v] : j.items()) out[k] = ToPlain(v);
+      return out;
+    }
+    case Json::value_t::array: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& v : j) out.push_back(ToPlain(v));
+      return out;
+    }
+    case Json::value_t::string: return j.get<std::string>();
+    case Json::value_t::boolean: return j.get<bool>();
+    case Json::value_t::number_integer: return j.get<int64_t>();
+    case Json::value_t::number_unsigned: return j.get<uint64_t>();
+    case Json::value_t::number_float: return j.get<double>();
+    default: return nullptr;
+  }
+}
+
+EvalOptions AnsibleOptions(bool convert_data) {
+  EvalOptions o;
+  o.ansible = true;
+  o.convert_data = convert_data;
+  o.lexer.trim_blocks = true;
+  o.lexer.raw_strings_in_variables = true;
+  return o;
+}
+
+// Ansible's Templar.SINGLE_VAR: "{{ name }}" naming a bool or number returns it untouched.
+std::optional<std::string> SingleVarName(std::string_view text) {
+  if (!absl::StartsWith(std::string(text), "{{") || !absl::EndsWith(std::string(text), "}}") || text.size() < 4) return std::nullopt;
+  std::string_view inner = text.substr(2, text.size() - 4);
+  while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.front()))) inner.remove_prefix(1);
+  while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.back()))) inner.remove_suffix(1);
+  for (char c : inner) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return std::nullopt;
+  }
+  return std::string(inner);
+}
+
+size_t TrailingNewlines(std::string_view s) {
+  size_t n = 0;
+  while (n < s.size() && s[s.size() - 1 - n] == '\n') ++n;
+  return n;
+}
+
+absl::StatusOr<std::string> RenderWith(const std::string& source, const Context& ctx,
+                                       std::string_view name, const EvalOptions& options,
+                                       Value* single_value) {
+  ASSIGN_OR_RETURN(auto root, ParseCached(source, name, options.lexer, /*expression=*/false));
+  Evaluator ev(ctx, options);
+  std::string out;
+  RETURN_IF_ERROR(ev.Render(root->body, &out));
+  (void)single_value;
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Node>> ParseCached(const std::string& source, std::string_view name,
+                                                        const LexerOptions& options, bool expression) {
+  return ParseCache::Get().Parse(source, name, options, expression);
+}
+
+bool IsPossiblyTemplate(std::string_view text) {
+  return text.find("{{") != std::string_view::npos || text.find("{%") != std::string_view::npos ||
+         text.find("{#") != std::string_view::npos;
+}
+
+bool IsUndefinedVariableError(const absl::Status& status) { return IsUndefinedError(status); }
+
+absl::StatusOr<nlohmann::json> RenderValue(const std::string& text, const Context& ctx) {
+  if (!IsPossiblyTemplate(text)) return nlohmann::json(text);
+  if (auto var = SingleVarName(text); var && ctx.vars != nullptr && ctx.vars->is_object()) {
+    auto it = ctx.vars->find(*var);
+    if (it != ctx.vars->end()) {
+      if (it->is_boolean() || it->is_number()) return *it;
+      if (it->is_null()) return nullptr;
+    }
+  }
+  const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
+  ASSIGN_OR_RETURN(std::string out, RenderWith(text, ctx, "<template>", options, nullptr));
+  // Jinja drops one trailing newline; Ansible puts back as many as the source had.
+  const size_t want = TrailingNewlines(text), have = TrailingNewlines(out);
+  if (want > have) out.append(want - have, '\n');
+  Evaluator ev(ctx, options);
+  Value v = ev.ConcatResult(std::move(out));
+  return ToPlain(v.json());
+}
+
+absl::StatusOr<std::string> RenderText(const std::string& source, const Context& ctx,
+                                       std::string_view template_name) {
+  ASSIGN_OR_RETURN(std::string out,
+                   RenderWith(source, ctx, template_name, AnsibleOptions(/*convert_data=*/false), nullptr));
+  const size_t want = TrailingNewlines(source), have = TrailingNewlines(out);
+  if (want > have) out.append(want - have, '\n');
+  return out;
+}
+
+absl::StatusOr<std::string> RenderJinja(const std::string& source, const Context& ctx,
+                                        std::string_view template_name) {
+  EvalOptions options;
+  options.ansible = false;
+  options.convert_data = false;
+  return RenderWith(source, ctx, template_name, options, nullptr);
+}
+
+absl::StatusOr<nlohmann::json> EvalExpression(const std::string& expr, const Context& ctx) {
+  const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
+  ASSIGN_OR_RETURN(auto root, ParseCached(expr, "<expression>", options.lexer, /*expression=*/true));
+  Evaluator ev(ctx, options);
+  ASSIGN_OR_RETURN(Value v, ev.Eval(*root));
+  ASSIGN_OR_RETURN(Json j, RequireJson(v));
+  return ToPlain(j);
+}
+
+absl::StatusOr<bool> EvalCondition(const std::string& expr, const Context& ctx) {
+  std::string conditional = expr;
+  if (IsPossiblyTemplate(expr)) {
+    // Ansible renders an inline template first; a non-string or empty result is used as is.
+    ASSIGN_OR_RETURN(nlohmann::json first, RenderValue(expr, ctx));
+    if (!first.is_string() || first.get<std::string>().empty()) {
+      return Truthy(Json::parse(first.dump()));
+    }
+    conditional = first.get<std::string>();
+  }
+  const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
+  ASSIGN_OR_RETURN(auto root, ParseCached(conditional, "<conditional>", options.lexer, /*expression=*/true));
+  Evaluator ev(ctx, options);
+  ASSIGN_OR_RETURN(Value v, ev.Eval(*root));
+  return ev.IsTrue(v);
+}
+
+absl::StatusOr<nlohmann::json> RenderDeep(const nlohmann::json& value, const Context& ctx) {
+  if (value.is_string()) return RenderValue(value.get<std::string>(), ctx);
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) {
+      ASSIGN_OR_RETURN(nlohmann::json r, RenderDeep(item, ctx));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, item] : value.items()) {
+      ASSIGN_OR_RETURN(nlohmann::json r, RenderDeep(item, ctx));
+      // Ansible templates values, not keys, in task arguments.
+      out[k] = std::move(r);
+    }
+    return out;
+  }
+  return value;
+}
+
+}  // namespace tachyon::tmpl

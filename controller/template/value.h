@@ -1,0 +1,117 @@
+#pragma once
+
+// The engine's value model: nlohmann's ordered JSON (Python dicts keep insertion order, and so
+// must we: `dict2items`, `| list` and `to_json` expose it), plus the two things JSON cannot hold —
+// Jinja's Undefined and callables (macros, bound methods such as `'a b'.split`).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace tachyon::tmpl {
+
+using Json = nlohmann::ordered_json;
+
+class Value;
+
+// Arguments of a call, a filter or a test, after evaluation. `names[i]` is empty for a
+// positional argument and the keyword otherwise.
+struct CallArgs {
+  std::vector<Value> values;
+  std::vector<std::string> names;
+};
+
+using NativeFunction = std::function<absl::StatusOr<Value>(CallArgs& args)>;
+
+class Value {
+ public:
+  enum class Kind : uint8_t { kJson, kUndefined, kCallable, kNamespace };
+
+  Value() = default;
+  Value(Json json) : json_(std::move(json)) {}  // NOLINT: implicit on purpose.
+
+  static Value Undefined(std::string message) {
+    Value v;
+    v.kind_ = Kind::kUndefined;
+    v.message_ = std::move(message);
+    return v;
+  }
+  static Value Callable(std::string name, NativeFunction fn) {
+    Value v;
+    v.kind_ = Kind::kCallable;
+    v.message_ = std::move(name);
+    v.fn_ = std::make_shared<NativeFunction>(std::move(fn));
+    return v;
+  }
+  // A Jinja `namespace()`: attributes assigned by `{% set ns.x = ... %}` are shared by every
+  // copy, which is why it lives behind a pointer.
+  static Value Namespace(Json attrs) {
+    Value v;
+    v.kind_ = Kind::kNamespace;
+    v.ns_ = std::make_shared<Json>(std::move(attrs));
+    return v;
+  }
+
+  Kind kind() const { return kind_; }
+  bool is_undefined() const { return kind_ == Kind::kUndefined; }
+  bool is_callable() const { return kind_ == Kind::kCallable; }
+  bool is_namespace() const { return kind_ == Kind::kNamespace; }
+  bool is_json() const { return kind_ == Kind::kJson; }
+
+  const Json& json() const { return json_; }
+  Json& mutable_json() { return json_; }
+  // For Undefined: the error raised when it is used ("'x' is undefined"). For callables: a name.
+  const std::string& message() const { return message_; }
+  const NativeFunction& function() const { return *fn_; }
+  Json& namespace_attrs() const { return *ns_; }
+
+ private:
+  Kind kind_ = Kind::kJson;
+  Json json_;
+  std::string message_;
+  std::shared_ptr<NativeFunction> fn_;
+  std::shared_ptr<Json> ns_;
+};
+
+// Error used for every undefined-variable failure, so callers can tell it from other errors.
+absl::Status UndefinedError(std::string_view message);
+bool IsUndefinedError(const absl::Status& status);
+
+// Python's type names as Jinja prints them in "'dict object' has no attribute 'x'".
+std::string PythonTypeName(const Json& j);
+
+// Python str() and repr() of a value (lists and dicts print their items with repr()).
+std::string ToText(const Json& j);
+std::string Repr(const Json& j);
+std::string FloatRepr(double d);
+
+// Python truthiness.
+bool Truthy(const Json& j);
+
+// Python ==, and ordering (`<`) with Python's TypeError for unorderable types.
+bool Equals(const Json& a, const Json& b);
+absl::StatusOr<int> Compare(const Json& a, const Json& b, std::string_view op);
+
+// Number helpers: bools are ints in Python.
+bool IsNumber(const Json& j);  // int, float or bool
+bool IsIntLike(const Json& j);  // int or bool
+int64_t AsInt(const Json& j);
+double AsDouble(const Json& j);
+
+// UTF-8 <-> code points, since Python indexes strings by code point.
+std::u32string DecodeUtf8(std::string_view s);
+std::string EncodeUtf8(std::u32string_view s);
+size_t CodePointLength(std::string_view s);
+
+// ast.literal_eval for the subset that Python reprs produce (and JSON's true/false/null, as
+// Ansible's Json2Python transformer allows). Returns nullopt-like error when not a literal.
+absl::StatusOr<Json> LiteralEval(std::string_view text);
+
+}  // namespace tachyon::tmpl
