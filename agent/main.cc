@@ -60,7 +60,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  tachyon::agent::Outbox outbox;
+  auto outbox_or = tachyon::agent::Outbox::Open(state_dir + "/outbox");
+  if (!outbox_or.ok()) {
+    TLOG(Error) << "outbox: " << outbox_or.status();
+    return 1;
+  }
+  tachyon::agent::Outbox& outbox = **outbox_or;
   std::atomic<tachyon::agent::ControllerLink*> link_ptr{nullptr};
   tachyon::jobs::JobEngine::Options opts;
   opts.spool_dir = spool;
@@ -69,7 +74,8 @@ int main(int argc, char** argv) {
   auto engine = tachyon::jobs::JobEngine::Create(
       opts, [&outbox, &link_ptr](const tachyon::jobs::JobEvent& e) {
         TLOG(Info) << "job " << e.jid << " " << tachyon::jobs::JobStateName(e.state);
-        outbox.Add(e, absl::ToUnixMillis(absl::Now()));
+        // Durable before returning: the engine then marks the job reported.
+        outbox.Add(e, absl::ToUnixMillis(absl::Now())).IgnoreError();  // logged by the outbox
         if (auto* l = link_ptr.load()) l->Flush();
       });
   if (!engine.ok()) {

@@ -1,31 +1,175 @@
 #include "agent/outbox.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/status.h"
 
 namespace tachyon::agent {
 
-void Outbox::Add(const jobs::JobEvent& event, int64_t ts_unix_ms) {
+using nlohmann::json;
+
+namespace {
+
+const char* KindName(jobs::JobEvent::Kind k) {
+  return k == jobs::JobEvent::Kind::kStarted ? "started" : "finished";
+}
+
+absl::StatusOr<jobs::JobState> StateFromName(const std::string& name) {
+  for (auto s : {jobs::JobState::kPending, jobs::JobState::kRunning, jobs::JobState::kSucceeded,
+                 jobs::JobState::kFailed, jobs::JobState::kTimedOut, jobs::JobState::kKilled,
+                 jobs::JobState::kLost}) {
+    if (name == jobs::JobStateName(s)) return s;
+  }
+  return absl::DataLossError(absl::StrCat("unknown job state '", name, "'"));
+}
+
+}  // namespace
+
+json OutboxEventToJson(const OutboxEvent& e) {
+  return {{"ordinal", e.ordinal},
+          {"seq", e.seq},
+          {"kind", KindName(e.event.kind)},
+          {"jid", e.event.jid},
+          {"state", jobs::JobStateName(e.event.state)},
+          {"result", e.event.result},
+          {"ts", e.ts_unix_ms}};
+}
+
+absl::StatusOr<OutboxEvent> OutboxEventFromJson(const json& j) {
+  try {
+    OutboxEvent e;
+    e.ordinal = j.at("ordinal").get<uint64_t>();
+    e.seq = j.at("seq").get<uint64_t>();
+    std::string kind = j.at("kind").get<std::string>();
+    if (kind != "started" && kind != "finished") return absl::DataLossError("unknown event kind " + kind);
+    e.event.kind = kind == "started" ? jobs::JobEvent::Kind::kStarted : jobs::JobEvent::Kind::kFinished;
+    e.event.jid = j.at("jid").get<std::string>();
+    ASSIGN_OR_RETURN(e.event.state, StateFromName(j.at("state").get<std::string>()));
+    e.event.result = j.value("result", json::object());
+    e.ts_unix_ms = j.value("ts", int64_t{0});
+    return e;
+  } catch (const json::exception& ex) {
+    return absl::DataLossError(absl::StrCat("malformed outbox event: ", ex.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& dir) {
+  std::unique_ptr<Outbox> box(new Outbox(dir));
+  if (!dir.empty()) {
+    RETURN_IF_ERROR(MakeDirs(dir, 0700));
+    RETURN_IF_ERROR(box->Load());
+  }
+  return box;
+}
+
+std::string Outbox::EventPath(uint64_t ordinal) const {
+  return absl::StrFormat("%s/e-%020d.json", dir_, ordinal);
+}
+
+absl::Status Outbox::Load() {
   absl::MutexLock lock(&mu_);
-  events_.push_back({0, event, ts_unix_ms});
-  if (numbering_) NumberLocked();
+  std::string meta_path = dir_ + "/meta.json";
+  if (PathExists(meta_path)) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path, 4096));
+    json meta = json::parse(text, nullptr, false);
+    if (!meta.is_object()) return absl::DataLossError(meta_path + ": not a JSON object");
+    next_seq_ = meta.value("next_seq", uint64_t{1});
+    numbering_ = meta.value("numbering", false);
+  }
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return ErrnoStatus(errno, "opendir " + dir_);
+  std::vector<std::string> names;
+  while (struct dirent* ent = ::readdir(d)) {
+    std::string name = ent->d_name;
+    if (absl::StartsWith(name, "e-") && absl::EndsWith(name, ".json")) names.push_back(name);
+    // Leftover temp files of an interrupted write never became events.
+    if (absl::StrContains(name, ".tmp.")) ::unlink((dir_ + "/" + name).c_str());
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string path = dir_ + "/" + name;
+    auto text = ReadFile(path, 64u << 20);
+    absl::StatusOr<OutboxEvent> e = text.ok() ? OutboxEventFromJson(json::parse(*text, nullptr, false))
+                                              : absl::StatusOr<OutboxEvent>(text.status());
+    if (!e.ok()) {
+      // A damaged file cannot be delivered; keep it aside for a human, and say so.
+      TLOG(Error) << "outbox: " << path << ": " << e.status() << "; moved aside";
+      ::rename(path.c_str(), (path + ".bad").c_str());
+      continue;
+    }
+    next_ordinal_ = std::max(next_ordinal_, e->ordinal + 1);
+    if (e->seq != 0) next_seq_ = std::max(next_seq_, e->seq + 1);
+    events_.push_back(*std::move(e));
+  }
+  if (!events_.empty()) {
+    TLOG(Info) << "outbox: " << events_.size() << " unacknowledged events from a previous run";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Outbox::PersistEventLocked(const OutboxEvent& e) {
+  if (dir_.empty()) return absl::OkStatus();
+  return WriteFileAtomic(EventPath(e.ordinal),
+                         OutboxEventToJson(e).dump(-1, ' ', false, json::error_handler_t::replace),
+                         0600);
+}
+
+absl::Status Outbox::PersistMetaLocked() {
+  if (dir_.empty()) return absl::OkStatus();
+  json meta = {{"next_seq", next_seq_}, {"numbering", numbering_}};
+  return WriteFileAtomic(dir_ + "/meta.json", meta.dump(), 0600);
+}
+
+absl::Status Outbox::Add(const jobs::JobEvent& event, int64_t ts_unix_ms) {
+  absl::MutexLock lock(&mu_);
+  OutboxEvent e;
+  e.ordinal = next_ordinal_++;
+  e.event = event;
+  e.ts_unix_ms = ts_unix_ms;
+  if (numbering_) e.seq = next_seq_++;
+  events_.push_back(e);
+  absl::Status st = PersistEventLocked(e);
+  if (!st.ok()) {
+    TLOG(Error) << "outbox: cannot persist the " << KindName(event.kind) << " event of job "
+                << event.jid << " (" << st.message()
+                << "); it is kept in memory and still delivered while this agent runs";
+  }
+  return st;
 }
 
 void Outbox::NumberLocked() {
   for (auto& e : events_) {
-    if (e.seq == 0) e.seq = next_seq_++;
+    if (e.seq != 0) continue;
+    e.seq = next_seq_++;
+    absl::Status st = PersistEventLocked(e);
+    if (!st.ok()) TLOG(Error) << "outbox: cannot renumber event of job " << e.event.jid << ": " << st;
   }
 }
 
 std::vector<OutboxEvent> Outbox::OnWelcome(uint64_t controller_last_seq) {
   absl::MutexLock lock(&mu_);
-  if (!numbering_) {
-    next_seq_ = std::max<uint64_t>(next_seq_, controller_last_seq + 1);
-    numbering_ = true;
-  } else {
-    while (!events_.empty() && events_.front().seq != 0 && events_.front().seq <= controller_last_seq) {
-      events_.pop_front();
-    }
-    next_seq_ = std::max<uint64_t>(next_seq_, controller_last_seq + 1);
+  // Numbered events up to the controller's last seq are stored there already.
+  while (!events_.empty() && events_.front().seq != 0 && events_.front().seq <= controller_last_seq) {
+    if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
+    events_.pop_front();
+  }
+  bool changed = !numbering_ || next_seq_ <= controller_last_seq;
+  next_seq_ = std::max<uint64_t>(next_seq_, controller_last_seq + 1);
+  numbering_ = true;
+  if (changed) {
+    absl::Status st = PersistMetaLocked();
+    if (!st.ok()) TLOG(Error) << "outbox: cannot persist its state: " << st;
   }
   NumberLocked();
   live_ = true;
@@ -36,14 +180,27 @@ std::vector<OutboxEvent> Outbox::OnWelcome(uint64_t controller_last_seq) {
 std::vector<OutboxEvent> Outbox::TakeNew() {
   absl::MutexLock lock(&mu_);
   if (!live_) return {};
-  std::vector<OutboxEvent> out(events_.begin() + static_cast<std::ptrdiff_t>(sent_upto_), events_.end());
+  std::vector<OutboxEvent> out(events_.begin() + static_cast<std::ptrdiff_t>(sent_upto_),
+                               events_.end());
   sent_upto_ = events_.size();
   return out;
 }
 
 void Outbox::Ack(uint64_t seq) {
   absl::MutexLock lock(&mu_);
+  bool removed = false;
   while (!events_.empty() && events_.front().seq != 0 && events_.front().seq <= seq) {
+    // The counter must survive the files that carried it.
+    if (!removed) {
+      absl::Status st = PersistMetaLocked();
+      if (!st.ok()) {
+        TLOG(Error) << "outbox: cannot persist its state (" << st.message()
+                    << "); keeping acked events until it can";
+        return;
+      }
+      removed = true;
+    }
+    if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
     events_.pop_front();
     if (sent_upto_ > 0) --sent_upto_;
   }
