@@ -36,10 +36,16 @@ struct JobSpec {
 };
 
 struct JobEvent {
-  enum class Kind { kStarted, kFinished };
+  // kOutput: a chunk of live output, best effort (the final result carries the output anyway),
+  // so the agent sends it without storing it in its outbox.
+  enum class Kind { kStarted, kFinished, kOutput };
   Kind kind;
   std::string jid;
   JobState state;
+  // kOutput only.
+  std::string stream;  // "stdout" | "stderr"
+  uint64_t offset = 0;  // byte offset of `data` in that stream
+  std::string data;     // at most 64 KiB
   // For kFinished: the Ansible-shaped result (CONTRACT.md "Results"), including
   // ansible_job_id, started, finished.
   nlohmann::json result;
@@ -57,6 +63,13 @@ class JobEngine {
     // is gone without a result as kLost. Those events come from the engine thread, possibly
     // before Create returns.
     bool adopt_existing = true;
+    // Bytes of each stream kept in the spool; beyond it the shim keeps draining the child and
+    // appends one truncation marker.
+    size_t max_stored_output = 16u << 20;
+    // Bytes of each stream per job sent as live kOutput events (0: no live output).
+    size_t max_live_output = 1u << 20;
+    // Finished jobs whose result was reported are removed after this long.
+    absl::Duration retention = absl::Hours(24 * 7);
   };
   using EventCallback = std::function<void(const JobEvent&)>;
 
