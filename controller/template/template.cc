@@ -81,12 +81,14 @@ nlohmann::json ToPlain(const Json& j) {
   }
 }
 
+// Task arguments (convert_data) get Ansible's backslash doubling inside {{ }}; the template
+// module passes escape_backslashes=False, so template files keep Jinja's escapes.
 EvalOptions AnsibleOptions(bool convert_data) {
   EvalOptions o;
   o.ansible = true;
   o.convert_data = convert_data;
   o.lexer.trim_blocks = true;
-  o.lexer.raw_strings_in_variables = true;
+  o.lexer.raw_strings_in_variables = convert_data;
   return o;
 }
 

@@ -2,7 +2,7 @@
 //   {"id": "...", "kind": "ansible" | "jinja" | "when", "template": "..."}
 // and prints one JSON line per case:
 //   {"id": "...", "ok": true, "value": ...} or {"id": "...", "ok": false, "error": "...", "undefined": bool}
-// Usage: render_tool VARS.json < cases.jsonl
+// Usage: render_tool VARS.json [TEMPLATE_DIR] < cases.jsonl
 
 #include <fstream>
 #include <iostream>
@@ -13,8 +13,8 @@
 #include "nlohmann/json.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: render_tool VARS.json < cases.jsonl\n";
+  if (argc < 2 || argc > 3) {
+    std::cerr << "usage: render_tool VARS.json [TEMPLATE_DIR] < cases.jsonl\n";
     return 2;
   }
   std::ifstream vars_file(argv[1]);
@@ -30,6 +30,14 @@ int main(int argc, char** argv) {
   ctx.get_env = [](std::string_view name) -> std::optional<std::string> {
     if (name == "TACHYON_CONFORMANCE") return std::string("yes");
     return std::nullopt;
+  };
+  const std::string template_dir = argc == 3 ? argv[2] : ".";
+  ctx.read_file = [template_dir](std::string_view path) -> absl::StatusOr<std::string> {
+    std::ifstream in(template_dir + "/" + std::string(path));
+    if (!in) return absl::NotFoundError("no such template");
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
   };
   std::string line;
   while (std::getline(std::cin, line)) {
