@@ -87,6 +87,7 @@ absl::Status Evaluator::Append(std::string* out, std::string_view text) const {
 absl::StatusOr<std::string> Evaluator::OutputText(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined:
+      if (v.is_lenient()) return std::string();
       return UndefinedError(v.message());
     case Value::Kind::kCallable:
       return absl::StrCat("<function ", v.message(), ">");
@@ -96,11 +97,14 @@ absl::StatusOr<std::string> Evaluator::OutputText(const Value& v) {
       break;
   }
   if (v.json().is_null() && options_.ansible) return std::string();
-  return ToText(v.json());
+  return ShapedToText(v.json(), v.shape());
 }
 
 absl::StatusOr<bool> Evaluator::IsTrue(const Value& v) {
-  if (v.is_undefined()) return UndefinedError(v.message());
+  if (v.is_undefined()) {
+    if (v.is_lenient()) return false;
+    return UndefinedError(v.message());
+  }
   if (!v.is_json()) return true;
   return Truthy(v.json());
 }
@@ -121,7 +125,11 @@ absl::StatusOr<Value> Evaluator::Lookup(const std::string& name) {
   }
   if (auto cached = var_cache_.find(name); cached != var_cache_.end()) return cached->second;
   std::optional<Json> value;
-  if (ctx_.vars != nullptr && ctx_.vars->is_object()) {
+  if (ctx_.ordered_vars != nullptr && ctx_.ordered_vars->is_object()) {
+    auto it = ctx_.ordered_vars->find(name);
+    if (it != ctx_.ordered_vars->end()) value = *it;
+  }
+  if (!value && ctx_.vars != nullptr && ctx_.vars->is_object()) {
     auto it = ctx_.vars->find(name);
     if (it != ctx_.vars->end()) value = ToOrdered(*it);
   }
@@ -156,6 +164,10 @@ absl::StatusOr<Value> Evaluator::GetAttr(const Value& obj, const std::string& na
     return Value::Undefined(absl::StrCat("'function object' has no attribute ", Repr(Json(name))));
   }
   const Json& j = obj.json();
+  if (obj.shape() == Value::Shape::kTuple && j.size() == 2 && (name == "grouper" || name == "list")) {
+    // groupby() yields (grouper, list) named tuples.
+    return Value(j[name == "grouper" ? 0 : 1]);
+  }
   if (j.is_object()) {
     if (name == "cycle" && j.contains("index0") && j.contains("revindex0") && j.contains("depth0")) {
       // loop.cycle(...): picks by the loop's position.
@@ -199,7 +211,11 @@ absl::StatusOr<Value> Evaluator::GetItem(const Value& obj, const Value& key) {
     if (j.is_array()) {
       const int64_t n = static_cast<int64_t>(j.size());
       if (i < 0) i += n;
-      if (i >= 0 && i < n) return Value(j[static_cast<size_t>(i)]);
+      if (i >= 0 && i < n) {
+        return Value::Shaped(j[static_cast<size_t>(i)], obj.shape() == Value::Shape::kTupleList
+                                                            ? Value::Shape::kTuple
+                                                            : Value::Shape::kPlain);
+      }
     } else {
       const std::u32string s = DecodeUtf8(j.get_ref<const std::string&>());
       const int64_t n = static_cast<int64_t>(s.size());
@@ -275,12 +291,15 @@ absl::StatusOr<Value> Evaluator::Eval(const Node& node) {
     case NodeKind::kList:
     case NodeKind::kTuple: {
       Json list = Json::array();
+      bool all_tuples = !node.children.empty();
       for (const auto& child : node.children) {
         ASSIGN_OR_RETURN(Value v, Eval(*child));
         ASSIGN_OR_RETURN(Json j, RequireJson(v));
+        all_tuples &= v.shape() == Value::Shape::kTuple;
         list.push_back(std::move(j));
       }
-      return Value(std::move(list));
+      if (node.kind == NodeKind::kTuple) return Value::Shaped(std::move(list), Value::Shape::kTuple);
+      return Value::Shaped(std::move(list), all_tuples ? Value::Shape::kTupleList : Value::Shape::kPlain);
     }
     case NodeKind::kDict: {
       Json dict = Json::object();
@@ -317,7 +336,7 @@ absl::StatusOr<Value> Evaluator::Eval(const Node& node) {
       if (obj.is_undefined()) return obj;
       ASSIGN_OR_RETURN(Json j, RequireJson(obj));
       ASSIGN_OR_RETURN(Json sliced, Slice(j, parts[0], parts[1], parts[2]));
-      return Value(std::move(sliced));
+      return Value::Shaped(std::move(sliced), obj.shape());
     }
     case NodeKind::kCall:
       return EvalCall(node);
@@ -360,6 +379,8 @@ absl::StatusOr<Value> Evaluator::Eval(const Node& node) {
         ASSIGN_OR_RETURN(std::string a, OutputText(l));
         ASSIGN_OR_RETURN(std::string b, OutputText(r));
         // Jinja's ~ uses str(), so None is "None" even in Ansible.
+        if (l.is_undefined() && !l.is_lenient()) return UndefinedError(l.message());
+        if (r.is_undefined() && !r.is_lenient()) return UndefinedError(r.message());
         if (l.is_json() && l.json().is_null()) a = "None";
         if (r.is_json() && r.json().is_null()) b = "None";
         RETURN_IF_ERROR(CheckSize(a.size() + b.size()));
@@ -367,6 +388,9 @@ absl::StatusOr<Value> Evaluator::Eval(const Node& node) {
       }
       ASSIGN_OR_RETURN(Json a, RequireJson(l));
       ASSIGN_OR_RETURN(Json b, RequireJson(r));
+      if (node.name == "%" && a.is_string() && b.is_array() && r.shape() != Value::Shape::kTuple) {
+        b = Json::array({b});  // Only a tuple spreads into several %-arguments.
+      }
       ASSIGN_OR_RETURN(Json result, BinaryOp(node.name, a, b, ctx_.limits.max_output_bytes));
       return Value(std::move(result));
     }
@@ -384,7 +408,7 @@ absl::StatusOr<Value> Evaluator::Eval(const Node& node) {
       ASSIGN_OR_RETURN(bool t, IsTrue(test));
       if (t) return Eval(*node.children[1]);
       if (node.children[2]) return Eval(*node.children[2]);
-      return Value::Undefined(absl::StrCat("the inline if-expression on line ", node.line,
+      return Value::LenientUndefined(absl::StrCat("the inline if-expression on line ", node.line,
                                            " evaluated to false and no else section was defined."));
     }
     default:
@@ -453,6 +477,10 @@ absl::StatusOr<Value> Evaluator::CallMacro(const Node& macro, CallArgs& args, co
       ++positional;
       continue;
     }
+    if (args.names[i] == "caller") {
+      frames_.back()["caller"] = args.values[i];
+      continue;
+    }
     auto it = std::find(macro.targets.begin(), macro.targets.end(), args.names[i]);
     if (it != macro.targets.end()) {
       frames_.back()[*it] = args.values[i];
@@ -472,7 +500,7 @@ absl::StatusOr<Value> Evaluator::CallMacro(const Node& macro, CallArgs& args, co
           absl::StrCat("parameter ", Repr(Json(macro.targets[i])), " was not provided"));
     }
   }
-  frames_.back()["varargs"] = Value(varargs);
+  frames_.back()["varargs"] = Value::Shaped(varargs, Value::Shape::kTuple);
   frames_.back()["kwargs"] = Value(kwargs);
   if (caller != nullptr) frames_.back()["caller"] = *caller;
   std::string out;
@@ -483,6 +511,13 @@ absl::StatusOr<Value> Evaluator::CallMacro(const Node& macro, CallArgs& args, co
 absl::StatusOr<Value> Evaluator::MakeMacro(const Node& node) {
   const Node* macro = &node;
   return Value::Callable(node.name, [this, macro](CallArgs& args) { return CallMacro(*macro, args, nullptr); });
+}
+
+absl::Status Evaluator::RenderRoot(const std::vector<NodePtr>& body, std::string* out) {
+  root_out_ = out;
+  root_pieces_ = 0;
+  root_native_ = false;
+  return Render(body, out);
 }
 
 absl::Status Evaluator::Render(const std::vector<NodePtr>& body, std::string* out) {
@@ -530,7 +565,11 @@ absl::Status Evaluator::RenderFor(const Node& node, std::string* out) {
       return absl::ResourceExhaustedError("template loops ran more iterations than allowed");
     }
     frames_.back() = Frame{};
-    RETURN_IF_ERROR(Assign(node.targets, Value(items[static_cast<size_t>(i)])));
+    RETURN_IF_ERROR(Assign(node.targets,
+                           Value::Shaped(items[static_cast<size_t>(i)],
+                                         iterable.shape() == Value::Shape::kTupleList
+                                             ? Value::Shape::kTuple
+                                             : Value::Shape::kPlain)));
     Json loop = {{"index", i + 1},          {"index0", i},       {"revindex", length - i},
                  {"revindex0", length - i - 1}, {"first", i == 0}, {"last", i == length - 1},
                  {"length", length},        {"depth", 1},        {"depth0", 0}};
@@ -549,13 +588,12 @@ absl::Status Evaluator::RenderFor(const Node& node, std::string* out) {
 absl::Status Evaluator::RenderNode(const Node& node, std::string* out) {
   switch (node.kind) {
     case NodeKind::kData:
+      CountRootPiece(out, false);
       return Append(out, node.name);
     case NodeKind::kOutput: {
       ASSIGN_OR_RETURN(Value v, Eval(*node.children[0]));
-      if (v.is_json() && (v.json().is_array() || v.json().is_object()) && options_.ansible) {
-        // Ansible's finalize fails on an Undefined anywhere inside; our lists hold none.
-      }
       ASSIGN_OR_RETURN(std::string text, OutputText(v));
+      CountRootPiece(out, v.native_text());
       return Append(out, text);
     }
     case NodeKind::kIf: {
@@ -626,6 +664,7 @@ absl::Status Evaluator::RenderNode(const Node& node, std::string* out) {
       args.names.push_back("caller");
       ASSIGN_OR_RETURN(Value result, CallValue(callee, args));
       ASSIGN_OR_RETURN(std::string text, OutputText(result));
+      CountRootPiece(out, false);
       return Append(out, text);
     }
     case NodeKind::kInclude: {
@@ -642,6 +681,7 @@ absl::Status Evaluator::RenderNode(const Node& node, std::string* out) {
         return absl::NotFoundError(absl::StrCat(name.get<std::string>(), ": ", source.status().message()));
       }
       ASSIGN_OR_RETURN(std::string text, RenderNested(*source, name.get<std::string>()));
+      CountRootPiece(out, false);
       return Append(out, text);
     }
     default: {
@@ -652,7 +692,7 @@ absl::Status Evaluator::RenderNode(const Node& node, std::string* out) {
 
 absl::StatusOr<std::string> Evaluator::RenderNested(const std::string& source, std::string_view name) {
   RETURN_IF_ERROR(EnterCall());
-  auto parsed = ParseCached(source, name, options_.lexer, /*expression=*/false);
+  auto parsed = ParseCached(source, name, options_.lexer, ParseKind::kTemplate);
   if (!parsed.ok()) {
     LeaveCall();
     return parsed.status();

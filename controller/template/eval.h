@@ -31,6 +31,11 @@ class Evaluator {
 
   // Renders statements into `out`.
   absl::Status Render(const std::vector<NodePtr>& body, std::string* out);
+  // Renders a whole template, counting its top-level output pieces for SingleNativeText().
+  absl::Status RenderRoot(const std::vector<NodePtr>& body, std::string* out);
+  // True when the output was exactly one value from to_json/to_yaml/string/...: Ansible then
+  // keeps the text even if it looks like a list or dict.
+  bool SingleNativeText() const { return root_pieces_ == 1 && root_native_; }
   absl::StatusOr<Value> Eval(const Node& node);
 
   absl::StatusOr<Value> CallValue(const Value& callee, CallArgs& args);
@@ -68,7 +73,16 @@ class Evaluator {
 
   const Context& ctx_;
   EvalOptions options_;
+  void CountRootPiece(const std::string* out, bool native) {
+    if (out != root_out_) return;
+    ++root_pieces_;
+    root_native_ = native;
+  }
+
   std::vector<Frame> frames_{Frame{}};
+  std::string* root_out_ = nullptr;
+  int root_pieces_ = 0;
+  bool root_native_ = false;
   std::unordered_map<std::string, Value> var_cache_;
   int call_depth_ = 0;
   int64_t loop_iterations_ = 0;
@@ -116,9 +130,10 @@ absl::StatusOr<Json> RequireJson(const Value& v);
 }  // namespace tachyon::tmpl
 
 namespace tachyon::tmpl {
+enum class ParseKind { kTemplate, kExpression, kCondition };
 // Defined in template.cc: parse with a process-wide cache keyed by source and options.
 absl::StatusOr<std::shared_ptr<const Node>> ParseCached(const std::string& source,
                                                         std::string_view name,
                                                         const LexerOptions& options,
-                                                        bool expression);
+                                                        ParseKind kind);
 }  // namespace tachyon::tmpl

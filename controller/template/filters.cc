@@ -167,7 +167,7 @@ std::string JinjaTitle(const std::string& s) {
       out.push_back(c);
       word_start = true;
     } else {
-      out.push_back(word_start ? absl::ascii_toupper(c) : absl::ascii_tolower(c));
+      out.push_back(word_start ? absl::ascii_toupper(c) : absl::ascii_tolower(c));  // ASCII; see below
       word_start = false;
     }
   }
@@ -340,7 +340,10 @@ absl::StatusOr<Json> RunLookup(Evaluator& ev, const std::string& plugin, const C
       const std::string name = ToText(t);
       const auto* vars = ev.ctx().vars;
       std::optional<nlohmann::json> found;
-      if (vars != nullptr && vars->is_object() && vars->contains(name)) found = (*vars)[name];
+      if (const auto* ordered = ev.ctx().ordered_vars; ordered != nullptr && ordered->contains(name)) {
+        found = nlohmann::json::parse((*ordered)[name].dump());
+      }
+      if (!found && vars != nullptr && vars->is_object() && vars->contains(name)) found = (*vars)[name];
       if (!found && ev.ctx().resolve) found = ev.ctx().resolve(name);
       if (found) {
         results.push_back(Json::parse(found->dump()));
@@ -448,21 +451,33 @@ absl::StatusOr<Value> RegexSearch(const std::string& s, const std::string& patte
     else if (args.names[i].empty() && v.is_string()) groups.push_back(v.get<std::string>());
     else return Fail(absl::StrCat("regex_search() got an unexpected argument"));
   }
+  // Group arguments are checked before matching, as Ansible does: '\\1' or '\\g<1>'.
+  std::vector<size_t> indexes;
+  for (const auto& g : groups) {
+    std::string idx;
+    if (absl::StartsWith(g, "\\g<") && absl::EndsWith(g, ">")) {
+      idx = g.substr(3, g.size() - 4);
+    } else if (absl::StartsWith(g, "\\")) {
+      size_t k = 1;
+      while (k < g.size() && absl::ascii_isdigit(g[k])) ++k;
+      idx = g.substr(1, k - 1);
+    } else {
+      return Fail("Unknown argument");
+    }
+    auto n = ParseInt(idx, 10);
+    if (!n || *n < 0) {
+      return Fail(absl::StrCat("Unknown argument: ", g, " (named groups are not supported)"));
+    }
+    indexes.push_back(static_cast<size_t>(*n));
+  }
   ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern, options));
   std::smatch m;
   if (!std::regex_search(s, m, re)) return Value(Json(nullptr));
-  if (groups.empty()) return Value(Json(m.str(0)));
+  if (indexes.empty()) return Value(Json(m.str(0)));
   Json out = Json::array();
-  for (const auto& g : groups) {
-    // '\\1' or '\\g<1>'; named groups are not supported by std::regex.
-    std::string idx = g;
-    if (absl::StartsWith(idx, "\\g<")) idx = idx.substr(3, idx.size() - 4);
-    else if (absl::StartsWith(idx, "\\")) idx = idx.substr(1);
-    auto n = ParseInt(idx, 10);
-    if (!n || *n < 0 || static_cast<size_t>(*n) >= m.size()) {
-      return Fail(absl::StrCat("Unknown argument: ", g, " (only numbered groups are supported)"));
-    }
-    out.push_back(m[static_cast<size_t>(*n)].matched ? Json(m.str(static_cast<size_t>(*n))) : Json(nullptr));
+  for (size_t n : indexes) {
+    if (n >= m.size()) return Fail("no such group");
+    out.push_back(m[n].matched ? Json(m.str(n)) : Json(nullptr));
   }
   return Value(std::move(out));
 }
@@ -517,10 +532,71 @@ std::optional<Value> Global(Evaluator& ev, std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// The filters Ansible itself ships: only these resolve as `ansible.builtin.<name>`; Jinja's
+// built-ins (sort, map, join, ...) do not.
+bool IsAnsibleBuiltinFilter(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "b64decode", "b64encode", "basename", "bool", "checksum", "combinations", "combine",
+      "comment", "dict2items", "difference", "dirname", "expanduser", "expandvars", "extract",
+      "fileglob", "flatten", "from_json", "from_yaml", "from_yaml_all", "hash", "human_readable",
+      "human_to_bytes", "intersect", "items2dict", "log", "mandatory", "md5", "password_hash",
+      "path_join", "permutations", "pow", "product", "quote", "random", "realpath",
+      "regex_escape", "regex_findall", "regex_replace", "regex_search", "rekey_on_member",
+      "relpath", "root", "sha1", "shuffle", "split", "splitext", "strftime", "subelements",
+      "symmetric_difference", "ternary", "to_datetime", "to_json", "to_nice_json",
+      "to_nice_yaml", "to_uuid", "to_yaml", "type_debug", "union", "unique", "unvault",
+      "urldecode", "urlsplit", "vault", "win_basename", "win_dirname", "win_splitdrive", "zip",
+      "zip_longest", "min", "max"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
+                                      const std::string& qualified, const Value& input,
+                                      CallArgs& args);
+
+}  // namespace
+
 absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, const Value& input,
                                   CallArgs& args) {
   std::string name = qualified;
-  if (absl::StartsWith(name, "ansible.builtin.")) name = name.substr(16);
+  if (absl::StartsWith(name, "ansible.builtin.")) {
+    name = name.substr(16);
+    if (!IsAnsibleBuiltinFilter(name)) {
+      return absl::NotFoundError(absl::StrCat("Could not load \"", qualified, "\": '", qualified, "'"));
+    }
+  }
+  ASSIGN_OR_RETURN(Value result, ApplyFilterImpl(ev, name, qualified, input, args));
+  using Shape = Value::Shape;
+  if (name == "dictsort" || name == "items" || name == "zip" || name == "zip_longest" ||
+      name == "groupby") {
+    result.set_shape(Shape::kTupleList);
+  } else if (name == "splitext") {
+    result.set_shape(Shape::kTuple);
+  } else if (input.shape() == Shape::kTupleList) {
+    if (name == "first" || name == "last") result.set_shape(Shape::kTuple);
+    if (name == "list" || name == "sort" || name == "reverse" || name == "unique" ||
+        name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
+      result.set_shape(Shape::kTupleList);
+    }
+  } else if (input.shape() == Shape::kTuple && name == "list") {
+    result.set_shape(Shape::kPlain);
+  }
+  // Ansible matches C.STRING_TYPE_FILTERS by the name as written, so `ansible.builtin.to_json`
+  // output is literal_eval'd like any other text.
+  if (qualified == name && (name == "string" || name == "to_json" || name == "to_nice_json" ||
+                            name == "to_yaml" || name == "to_nice_yaml")) {
+    result.set_native_text(true);
+  }
+  return result;
+}
+
+namespace {
+
+absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
+                                      const std::string& qualified, const Value& input,
+                                      CallArgs& args) {
   Args a;
   auto bind = [&](std::initializer_list<std::string_view> params) { return BindArgs(args, name, params, &a); };
   const size_t max_bytes = ev.ctx().limits.max_output_bytes;
@@ -551,6 +627,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
     RETURN_IF_ERROR(bind({}));
     ASSIGN_OR_RETURN(std::string s, ev.OutputText(input));
     if (input.is_json() && input.json().is_null()) s = "None";
+    if (input.is_undefined()) return UndefinedError(input.message());
     return Value(Json(s));
   }
 
@@ -585,8 +662,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
   }
   if (name == "bool") {
     RETURN_IF_ERROR(bind({}));
-    if (v.is_boolean()) return Value(v);
-    if (v.is_null()) return Value(Json(false));
+    if (v.is_boolean() || v.is_null()) return Value(v);  // Ansible's to_bool passes None through.
     if (v.is_string()) {
       const std::string s = absl::AsciiStrToLower(v.get<std::string>());
       return Value(Json(s == "yes" || s == "on" || s == "1" || s == "true"));
@@ -997,7 +1073,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
     if (name == "union") {
       Json both = la;
       for (const auto& x : lb) both.push_back(x);
-      return Value(Unique(both, false));
+      return Value(Unique(both, true));
     }
     if (name == "intersect" || name == "difference") {
       for (const auto& x : la) {
@@ -1011,7 +1087,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
     }
     Json both = la;
     for (const auto& x : lb) both.push_back(x);
-    for (const auto& x : Unique(both, false)) {
+    for (const auto& x : Unique(both, true)) {
       if (!in(isect, x)) out.push_back(x);
     }
     return Value(std::move(out));
@@ -1044,7 +1120,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
       return RegexSearch(s, ToText(pattern), shifted);
     }
     if (name == "regex_replace") {
-      RETURN_IF_ERROR(bind({"pattern", "replacement", "ignorecase", "multiline", "count", "mandatory_count"}));
+      RETURN_IF_ERROR(bind({"pattern", "replacement", "ignorecase", "multiline"}));
     } else {
       RETURN_IF_ERROR(bind({"regex", "multiline", "ignorecase"}));
     }
@@ -1060,20 +1136,16 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
     ASSIGN_OR_RETURN(std::regex re, CompileRegex(ToText(pattern), options));
     if (name == "regex_replace") {
       ASSIGN_OR_RETURN(Json repl, ArgJson(a, 1, Json("")));
-      ASSIGN_OR_RETURN(Json count, ArgJson(a, 4, Json(0)));
       const std::string fmt = PythonReplacement(ToText(repl));
       std::string out;
-      int64_t done = 0;
       auto begin = std::sregex_iterator(s.begin(), s.end(), re);
       size_t last = 0;
       for (auto it = begin; it != std::sregex_iterator(); ++it) {
-        if (AsInt(count) > 0 && done >= AsInt(count)) break;
         const auto& m = *it;
         out.append(s, last, static_cast<size_t>(m.position(0)) - last);
         out += m.format(fmt);
         RETURN_IF_ERROR(ev.CheckSize(out.size()));
         last = static_cast<size_t>(m.position(0) + m.length(0));
-        ++done;
       }
       out.append(s, last, std::string::npos);
       return Value(Json(out));
@@ -1354,7 +1426,9 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
   if (name == "attr") {
     RETURN_IF_ERROR(bind({"name"}));
     ASSIGN_OR_RETURN(Json attr, ArgJson(a, 0, Json("")));
-    return ev.GetAttr(input, ToText(attr));
+    // Jinja's attr() uses getattr() only: dict keys are not attributes.
+    if (auto method = BindMethod(v, ToText(attr))) return *method;
+    return Value::Undefined(absl::StrCat("'", PythonTypeName(v), " object' has no attribute ", Repr(Json(ToText(attr)))));
   }
   if (name == "extract") {
     RETURN_IF_ERROR(bind({"container", "morekeys"}));
@@ -1416,5 +1490,7 @@ absl::StatusOr<Value> ApplyFilter(Evaluator& ev, const std::string& qualified, c
   }
   return absl::NotFoundError(absl::StrCat("No filter named '", qualified, "'."));
 }
+
+}  // namespace
 
 }  // namespace tachyon::tmpl

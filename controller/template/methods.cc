@@ -91,8 +91,8 @@ absl::StatusOr<Value> StringMethod(const std::string& s, const std::string& name
   if (name == "lower" || name == "upper" || name == "title" || name == "capitalize" ||
       name == "swapcase") {
     RETURN_IF_ERROR(bind({}));
-    if (name == "lower") return Value(Json(absl::AsciiStrToLower(s)));
-    if (name == "upper") return Value(Json(absl::AsciiStrToUpper(s)));
+    if (name == "lower") return Value(Json(PyLower(s)));
+    if (name == "upper") return Value(Json(PyUpper(s)));
     if (name == "title") return Value(Json(Title(s)));
     if (name == "capitalize") return Value(Json(Capitalize(s)));
     std::string out = s;
@@ -307,7 +307,7 @@ absl::StatusOr<Value> DictMethod(const Json& d, const std::string& name, CallArg
       else if (name == "values") out.push_back(v);
       else out.push_back(Json::array({k, v}));
     }
-    return Value(std::move(out));
+    return Value::Shaped(std::move(out), name == "items" ? Value::Shape::kTupleList : Value::Shape::kPlain);
   }
   if (name == "get") {
     RETURN_IF_ERROR(BindArgs(args, name, {"key", "default"}, &a));

@@ -49,8 +49,8 @@ class Parser {
     return root;
   }
 
-  absl::StatusOr<NodePtr> BareExpression() {
-    ASSIGN_OR_RETURN(NodePtr expr, Tuple());
+  absl::StatusOr<NodePtr> BareExpression(bool with_condexpr) {
+    ASSIGN_OR_RETURN(NodePtr expr, Tuple(with_condexpr));
     if (Peek().type != TokenType::kEof) return Unexpected(Peek());
     return expr;
   }
@@ -200,18 +200,18 @@ class Parser {
   }
 
   absl::StatusOr<NodePtr> If() {
-    auto node = Make(NodeKind::kIf, Next());
-    ASSIGN_OR_RETURN(NodePtr cond, Tuple());
+    auto node = Make(NodeKind::kIf, Next());  // `if` or `elif`
+    // Jinja parses the test without an inline if-expression: `{% if a if b else c %}` is an error.
+    ASSIGN_OR_RETURN(NodePtr cond, Tuple(/*with_condexpr=*/false));
     node->children.push_back(std::move(cond));
     RETURN_IF_ERROR(Expect(TokenType::kBlockEnd));
     ASSIGN_OR_RETURN(node->body, Subparse({"elif", "else", "endif"}));
-    const Token& tag = Next();
-    if (tag.value == "elif") {
+    if (IsName("elif")) {
       ASSIGN_OR_RETURN(NodePtr elif, If());
       node->else_body.push_back(std::move(elif));
       return node;
     }
-    if (tag.value == "else") {
+    if (Next().value == "else") {
       RETURN_IF_ERROR(Expect(TokenType::kBlockEnd));
       ASSIGN_OR_RETURN(node->else_body, Subparse({"endif"}));
       Next();
@@ -756,7 +756,7 @@ absl::StatusOr<NodePtr> ParseTemplate(std::string_view source, std::string_view 
 }
 
 absl::StatusOr<NodePtr> ParseExpression(std::string_view source, std::string_view name,
-                                        const LexerOptions& options) {
+                                        const LexerOptions& options, bool with_condexpr) {
   // Lex the expression as the inside of a {{ }} tag, then drop the delimiters.
   const std::string wrapped = absl::StrCat("{{ ", std::string(source), " }}");
   ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(wrapped, name, options));
@@ -770,7 +770,7 @@ absl::StatusOr<NodePtr> ParseExpression(std::string_view source, std::string_vie
   for (auto& t : tokens) {
     if (t.line == 1) t.column = std::max(1, t.column - 3);
   }
-  return Parser(std::move(tokens), name).BareExpression();
+  return Parser(std::move(tokens), name).BareExpression(with_condexpr);
 }
 
 }  // namespace tachyon::tmpl

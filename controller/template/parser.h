@@ -13,9 +13,10 @@ namespace tachyon::tmpl {
 absl::StatusOr<NodePtr> ParseTemplate(std::string_view source, std::string_view name,
                                       const LexerOptions& options);
 
-// Parses a bare expression (what `when:` holds). Trailing tokens are a syntax error.
+// Parses a bare expression. Trailing tokens are a syntax error. A conditional is parsed as
+// the test of `{% if %}`, where a top-level inline if-expression is not allowed.
 absl::StatusOr<NodePtr> ParseExpression(std::string_view source, std::string_view name,
-                                        const LexerOptions& options);
+                                        const LexerOptions& options, bool with_condexpr = true);
 
 // Deepest nesting the parser accepts, so hostile input cannot exhaust the stack.
 inline constexpr int kMaxParseDepth = 200;

@@ -190,12 +190,6 @@ std::string YamlScalar(const Json& j, bool flow) {
   }
 }
 
-bool IsQuotedScalar(const Json& j) {
-  if (!j.is_string()) return false;
-  const std::string s = j.get<std::string>();
-  return YamlString(s, false) != s;
-}
-
 std::vector<std::string> SortedKeys(const Json& j) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
@@ -209,12 +203,7 @@ bool UseFlow(const Json& j, const PyYamlOptions& o) {
   if (j.empty()) return true;
   if (!o.flow_leaves) return false;
   for (const auto& item : j) {
-    if (!IsScalar(item) || IsQuotedScalar(item)) return false;
-  }
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) {
-      if (IsQuotedScalar(Json(k))) return false;
-    }
+    if (!IsScalar(item)) return false;
   }
   return true;
 }
@@ -360,10 +349,8 @@ std::string PyJsonDumps(const Json& j, const PyJsonOptions& options) {
 
 std::string PyYamlDump(const Json& j, const PyYamlOptions& options) {
   if (IsScalar(j)) {
-    const std::string s = YamlScalar(j, false);
-    // PyYAML ends a document whose root is a plain scalar with "...".
-    const bool quoted = j.is_string() && IsQuotedScalar(j);
-    return quoted ? s + "\n" : s + "\n...\n";
+    // Ansible's dumper writes no "..." document end after a root scalar.
+    return YamlScalar(j, false) + "\n";
   }
   if (UseFlow(j, options)) return Flow(j) + "\n";
   std::string out;

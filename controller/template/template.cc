@@ -23,8 +23,8 @@ class ParseCache {
   }
 
   absl::StatusOr<std::shared_ptr<const Node>> Parse(const std::string& source, std::string_view name,
-                                                    const LexerOptions& options, bool expression) {
-    std::string key = absl::StrCat(expression ? "e" : "t", options.trim_blocks ? "1" : "0",
+                                                    const LexerOptions& options, ParseKind kind) {
+    std::string key = absl::StrCat(static_cast<int>(kind), options.trim_blocks ? "1" : "0",
                                    options.raw_strings_in_variables ? "1" : "0", std::string(name), "\x1f", source);
     if (source.size() <= kMaxCachedSource) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -34,7 +34,9 @@ class ParseCache {
         return it->second->second;
       }
     }
-    auto parsed = expression ? ParseExpression(source, name, options) : ParseTemplate(source, name, options);
+    auto parsed = kind == ParseKind::kTemplate
+                      ? ParseTemplate(source, name, options)
+                      : ParseExpression(source, name, options, kind == ParseKind::kExpression);
     if (!parsed.ok()) return parsed.status();
     std::shared_ptr<const Node> node(std::move(*parsed));
     if (source.size() <= kMaxCachedSource) {
@@ -112,20 +114,20 @@ size_t TrailingNewlines(std::string_view s) {
 
 absl::StatusOr<std::string> RenderWith(const std::string& source, const Context& ctx,
                                        std::string_view name, const EvalOptions& options,
-                                       Value* single_value) {
-  ASSIGN_OR_RETURN(auto root, ParseCached(source, name, options.lexer, /*expression=*/false));
+                                       bool* single_native_text) {
+  ASSIGN_OR_RETURN(auto root, ParseCached(source, name, options.lexer, ParseKind::kTemplate));
   Evaluator ev(ctx, options);
   std::string out;
-  RETURN_IF_ERROR(ev.Render(root->body, &out));
-  (void)single_value;
+  RETURN_IF_ERROR(ev.RenderRoot(root->body, &out));
+  if (single_native_text != nullptr) *single_native_text = ev.SingleNativeText();
   return out;
 }
 
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Node>> ParseCached(const std::string& source, std::string_view name,
-                                                        const LexerOptions& options, bool expression) {
-  return ParseCache::Get().Parse(source, name, options, expression);
+                                                        const LexerOptions& options, ParseKind kind) {
+  return ParseCache::Get().Parse(source, name, options, kind);
 }
 
 bool IsPossiblyTemplate(std::string_view text) {
@@ -137,20 +139,30 @@ bool IsUndefinedVariableError(const absl::Status& status) { return IsUndefinedEr
 
 absl::StatusOr<nlohmann::json> RenderValue(const std::string& text, const Context& ctx) {
   if (!IsPossiblyTemplate(text)) return nlohmann::json(text);
-  if (auto var = SingleVarName(text); var && ctx.vars != nullptr && ctx.vars->is_object()) {
-    auto it = ctx.vars->find(*var);
-    if (it != ctx.vars->end()) {
-      if (it->is_boolean() || it->is_number()) return *it;
-      if (it->is_null()) return nullptr;
+  if (auto var = SingleVarName(text)) {
+    std::optional<nlohmann::json> found;
+    if (ctx.ordered_vars != nullptr && ctx.ordered_vars->is_object()) {
+      auto it = ctx.ordered_vars->find(*var);
+      if (it != ctx.ordered_vars->end()) found = nlohmann::json::parse(it->dump());
     }
+    if (!found && ctx.vars != nullptr && ctx.vars->is_object()) {
+      auto it = ctx.vars->find(*var);
+      if (it != ctx.vars->end()) found = *it;
+    }
+    if (found && (found->is_boolean() || found->is_number() || found->is_null())) return *found;
   }
   const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
-  ASSIGN_OR_RETURN(std::string out, RenderWith(text, ctx, "<template>", options, nullptr));
-  // Jinja drops one trailing newline; Ansible puts back as many as the source had.
-  const size_t want = TrailingNewlines(text), have = TrailingNewlines(out);
-  if (want > have) out.append(want - have, '\n');
+  bool native_text = false;
+  ASSIGN_OR_RETURN(std::string out, RenderWith(text, ctx, "<template>", options, &native_text));
   Evaluator ev(ctx, options);
-  Value v = ev.ConcatResult(std::move(out));
+  Value v = native_text ? Value(Json(std::move(out))) : ev.ConcatResult(std::move(out));
+  if (v.json().is_string()) {
+    // Jinja drops one trailing newline; Ansible puts back as many as the source had.
+    std::string s = v.json().get<std::string>();
+    const size_t want = TrailingNewlines(text), have = TrailingNewlines(s);
+    if (want > have) s.append(want - have, '\n');
+    return nlohmann::json(std::move(s));
+  }
   return ToPlain(v.json());
 }
 
@@ -173,7 +185,7 @@ absl::StatusOr<std::string> RenderJinja(const std::string& source, const Context
 
 absl::StatusOr<nlohmann::json> EvalExpression(const std::string& expr, const Context& ctx) {
   const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
-  ASSIGN_OR_RETURN(auto root, ParseCached(expr, "<expression>", options.lexer, /*expression=*/true));
+  ASSIGN_OR_RETURN(auto root, ParseCached(expr, "<expression>", options.lexer, ParseKind::kExpression));
   Evaluator ev(ctx, options);
   ASSIGN_OR_RETURN(Value v, ev.Eval(*root));
   ASSIGN_OR_RETURN(Json j, RequireJson(v));
@@ -191,7 +203,7 @@ absl::StatusOr<bool> EvalCondition(const std::string& expr, const Context& ctx) 
     conditional = first.get<std::string>();
   }
   const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
-  ASSIGN_OR_RETURN(auto root, ParseCached(conditional, "<conditional>", options.lexer, /*expression=*/true));
+  ASSIGN_OR_RETURN(auto root, ParseCached(conditional, "<conditional>", options.lexer, ParseKind::kCondition));
   Evaluator ev(ctx, options);
   ASSIGN_OR_RETURN(Value v, ev.Eval(*root));
   return ev.IsTrue(v);

@@ -34,6 +34,9 @@ struct Limits {
 struct Context {
   // The variables: a JSON object. Not owned; must outlive the call.
   const nlohmann::json* vars = nullptr;
+  // The same as an insertion-ordered object, consulted first. Prefer it when the variables come
+  // from YAML: Ansible keeps mapping order, which `dict2items`, `| list` and `for k in d` show.
+  const nlohmann::ordered_json* ordered_vars = nullptr;
   // Names not found in `vars` are asked here (hostvars, lazily computed facts). Optional.
   std::function<std::optional<nlohmann::json>(std::string_view name)> resolve;
   // Reads a file for `{% include %}`, lookup('file') and lookup('template'). Without it those

@@ -121,7 +121,15 @@ absl::StatusOr<Value> ApplyTest(Evaluator& ev, const std::string& qualified, con
     return result(input.is_undefined() == (name == "undefined"));
   }
   if (input.is_undefined()) {
-    // Every other test on an undefined value fails as Ansible's StrictUndefined does.
+    // Type checks are isinstance() calls and never touch the Undefined; every other test uses
+    // the value and fails as Ansible's StrictUndefined does.
+    static constexpr std::string_view kTypeChecks[] = {"none", "boolean", "true", "false", "integer",
+                                                      "float", "number", "string", "mapping",
+                                                      "callable", "sameas"};
+    if (std::find(std::begin(kTypeChecks), std::end(kTypeChecks), name) != std::end(kTypeChecks)) {
+      return result(false);
+    }
+    if (input.is_lenient() && (name == "sequence" || name == "iterable")) return result(true);
     return UndefinedError(input.message());
   }
   if (name == "callable") return result(input.is_callable());

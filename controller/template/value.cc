@@ -188,12 +188,90 @@ bool Truthy(const Json& j) {
     case Json::value_t::number_float:
       return j.get<double>() != 0.0;
     case Json::value_t::string:
+      // json::empty() is false for every non-container, strings included.
+      return !j.get_ref<const std::string&>().empty();
     case Json::value_t::array:
     case Json::value_t::object:
       return !j.empty();
     default:
       return false;
   }
+}
+
+namespace {
+
+void AppendTuple(const Json& j, std::string* out) {
+  out->push_back('(');
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (i > 0) out->append(", ");
+    AppendRepr(j[i], out);
+  }
+  if (j.size() == 1) out->push_back(',');
+  out->push_back(')');
+}
+
+char32_t UpperCodePoint(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+  if ((c >= 0xe0 && c <= 0xfe && c != 0xf7)) return c - 0x20;
+  if (c == 0xff) return 0x178;
+  if (c >= 0x100 && c <= 0x17f && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17f) {
+    const bool pair_even = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
+    if (pair_even ? (c % 2 == 0) : (c % 2 == 1)) return c - 1;
+    return c;
+  }
+  if (c >= 0x3b1 && c <= 0x3c9 && c != 0x3c2) return c - 0x20;
+  if (c >= 0x430 && c <= 0x44f) return c - 0x20;
+  if (c >= 0x450 && c <= 0x45f) return c - 0x50;
+  return c;
+}
+
+char32_t LowerCodePoint(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+  if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 0x20;
+  if (c == 0x178) return 0xff;
+  if (c >= 0x100 && c <= 0x17f && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17f) {
+    const bool pair_even = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
+    if (pair_even ? (c % 2 == 1) : (c % 2 == 0)) return c + 1;
+    return c;
+  }
+  if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) return c + 0x20;
+  if (c >= 0x410 && c <= 0x42f) return c + 0x20;
+  if (c >= 0x400 && c <= 0x40f) return c + 0x50;
+  return c;
+}
+
+}  // namespace
+
+std::string PyUpper(std::string_view s) {
+  std::u32string cps = DecodeUtf8(s);
+  for (auto& c : cps) c = UpperCodePoint(c);
+  return EncodeUtf8(cps);
+}
+
+std::string PyLower(std::string_view s) {
+  std::u32string cps = DecodeUtf8(s);
+  for (auto& c : cps) c = LowerCodePoint(c);
+  return EncodeUtf8(cps);
+}
+
+std::string ShapedToText(const Json& j, Value::Shape shape) {
+  if (!j.is_array() || shape == Value::Shape::kPlain) return ToText(j);
+  std::string out;
+  if (shape == Value::Shape::kTuple) {
+    AppendTuple(j, &out);
+    return out;
+  }
+  out.push_back('[');
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (i > 0) out.append(", ");
+    if (j[i].is_array()) {
+      AppendTuple(j[i], &out);
+    } else {
+      AppendRepr(j[i], &out);
+    }
+  }
+  out.push_back(']');
+  return out;
 }
 
 bool IsNumber(const Json& j) { return j.is_number() || j.is_boolean(); }

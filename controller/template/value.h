@@ -33,6 +33,10 @@ using NativeFunction = std::function<absl::StatusOr<Value>(CallArgs& args)>;
 class Value {
  public:
   enum class Kind : uint8_t { kJson, kUndefined, kCallable, kNamespace };
+  // Python tuples print differently from lists ("(1, 2)"), and Ansible keeps a printed tuple
+  // as text where a printed list becomes a list again. JSON has no tuples, so a value records
+  // whether it is a tuple, or a list of tuples (dictsort, zip, items()).
+  enum class Shape : uint8_t { kPlain, kTuple, kTupleList };
 
   Value() = default;
   Value(Json json) : json_(std::move(json)) {}  // NOLINT: implicit on purpose.
@@ -41,6 +45,18 @@ class Value {
     Value v;
     v.kind_ = Kind::kUndefined;
     v.message_ = std::move(message);
+    return v;
+  }
+  // Jinja's plain Undefined (not Ansible's strict one), which `x if false` produces: it prints
+  // as '' and is false instead of failing.
+  static Value LenientUndefined(std::string message) {
+    Value v = Undefined(std::move(message));
+    v.lenient_ = true;
+    return v;
+  }
+  static Value Shaped(Json json, Shape shape) {
+    Value v(std::move(json));
+    v.shape_ = shape;
     return v;
   }
   static Value Callable(std::string name, NativeFunction fn) {
@@ -65,6 +81,14 @@ class Value {
   bool is_namespace() const { return kind_ == Kind::kNamespace; }
   bool is_json() const { return kind_ == Kind::kJson; }
 
+  bool is_lenient() const { return lenient_; }
+  Shape shape() const { return shape_; }
+  void set_shape(Shape shape) { shape_ = shape; }
+  // Set on the result of to_json/to_yaml/string & co: Ansible wraps those in NativeJinjaText so
+  // that a template consisting of just that value is never turned back into a list or dict.
+  bool native_text() const { return native_text_; }
+  void set_native_text(bool v) { native_text_ = v; }
+
   const Json& json() const { return json_; }
   Json& mutable_json() { return json_; }
   // For Undefined: the error raised when it is used ("'x' is undefined"). For callables: a name.
@@ -74,6 +98,9 @@ class Value {
 
  private:
   Kind kind_ = Kind::kJson;
+  Shape shape_ = Shape::kPlain;
+  bool lenient_ = false;
+  bool native_text_ = false;
   Json json_;
   std::string message_;
   std::shared_ptr<NativeFunction> fn_;
@@ -90,6 +117,12 @@ std::string PythonTypeName(const Json& j);
 // Python str() and repr() of a value (lists and dicts print their items with repr()).
 std::string ToText(const Json& j);
 std::string Repr(const Json& j);
+// The same, honouring a value's tuple shape.
+std::string ShapedToText(const Json& j, Value::Shape shape);
+// Python's str.upper()/lower() for the common alphabets (Latin-1, Latin Extended-A, Greek,
+// Cyrillic), not only ASCII.
+std::string PyUpper(std::string_view s);
+std::string PyLower(std::string_view s);
 std::string FloatRepr(double d);
 
 // Python truthiness.

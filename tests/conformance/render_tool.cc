@@ -20,13 +20,14 @@ int main(int argc, char** argv) {
   std::ifstream vars_file(argv[1]);
   std::stringstream buffer;
   buffer << vars_file.rdbuf();
-  const nlohmann::json vars = nlohmann::json::parse(buffer.str(), nullptr, false);
+  // Ordered, as Ansible keeps the order of the variables file's mappings.
+  const nlohmann::ordered_json vars = nlohmann::ordered_json::parse(buffer.str(), nullptr, false);
   if (vars.is_discarded() || !vars.is_object()) {
     std::cerr << "render_tool: " << argv[1] << " is not a JSON object\n";
     return 2;
   }
   tachyon::tmpl::Context ctx;
-  ctx.vars = &vars;
+  ctx.ordered_vars = &vars;
   ctx.get_env = [](std::string_view name) -> std::optional<std::string> {
     if (name == "TACHYON_CONFORMANCE") return std::string("yes");
     return std::nullopt;
