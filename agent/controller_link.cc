@@ -112,6 +112,11 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
     for (const auto& e : outbox_->TakeNew()) Enqueue(ToProto(e));
   }
 
+  // Unnumbered messages (live output) go out only once the stream is welcomed.
+  void SendLive(v1::AgentMessage message) {
+    if (welcomed_.load()) Enqueue(std::move(message));
+  }
+
   void OnWriteDone(bool ok) override {
     const v1::AgentMessage* next = nullptr;
     {
@@ -257,6 +262,27 @@ void ControllerLink::Flush() {
     conn = current_;
   }
   if (conn) conn->SendNewEvents();
+}
+
+void ControllerLink::SendOutput(const jobs::JobEvent& event) {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn = current_;
+  }
+  if (!conn) return;
+  v1::AgentMessage m;
+  auto* ev = m.mutable_event();
+  ev->set_seq(0);
+  ev->set_jid(event.jid);
+  ev->set_kind(v1::JobEvent::KIND_OUTPUT);
+  ev->set_state(v1::JOB_STATE_RUNNING);
+  auto* chunk = ev->mutable_output();
+  chunk->set_stream(event.stream == "stderr" ? v1::OutputChunk::STREAM_STDERR
+                                             : v1::OutputChunk::STREAM_STDOUT);
+  chunk->set_offset(event.offset);
+  chunk->set_data(event.data);
+  conn->SendLive(std::move(m));
 }
 
 void ControllerLink::Run() {

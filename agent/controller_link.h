@@ -37,6 +37,8 @@ class ControllerLink {
   void Stop();
   // The engine reported an event: it is already in the outbox; send it if connected.
   void Flush();
+  // Live output: sent only while connected, never stored or acked (best effort).
+  void SendOutput(const jobs::JobEvent& event);
 
  private:
   void Run();

@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
   opts.kill_grace = absl::Seconds(kill_grace);
   auto engine = tachyon::jobs::JobEngine::Create(
       opts, [&outbox, &link_ptr](const tachyon::jobs::JobEvent& e) {
+        if (e.kind == tachyon::jobs::JobEvent::Kind::kOutput) {
+          if (auto* l = link_ptr.load()) l->SendOutput(e);
+          return;
+        }
         TLOG(Info) << "job " << e.jid << " " << tachyon::jobs::JobStateName(e.state);
         // Durable before returning: the engine then marks the job reported.
         outbox.Add(e, absl::ToUnixMillis(absl::Now())).IgnoreError();  // logged by the outbox

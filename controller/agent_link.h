@@ -38,6 +38,7 @@ struct AgentJobEvent {
   std::string state;        // "running", or the final state name
   std::string result_json;  // kFinished only
   std::string output_stream;  // kOutput: "stdout" | "stderr"
+  uint64_t output_offset = 0;
   std::string output_data;
 };
 

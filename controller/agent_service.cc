@@ -243,6 +243,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       case v1::JobEvent::KIND_OUTPUT:
         e.kind = AgentJobEvent::Kind::kOutput;
         e.output_stream = ev.output().stream() == v1::OutputChunk::STREAM_STDERR ? "stderr" : "stdout";
+        e.output_offset = ev.output().offset();
         e.output_data = ev.output().data();
         break;
       case v1::JobEvent::KIND_FINISHED: e.kind = AgentJobEvent::Kind::kFinished; break;
@@ -258,8 +259,9 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       TLOG(Error) << "event " << ev.seq() << " from '" << name_ << "' not stored: " << st;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "controller could not store the event");
     }
-    // Stored, a duplicate, or refused: in each case the agent may forget it.
-    link_->SendEventAck(ev.seq());
+    // Stored, a duplicate, or refused: in each case the agent may forget it. Live output is
+    // unnumbered (seq 0) and never acked.
+    if (ev.seq() != 0) link_->SendEventAck(ev.seq());
     return grpc::Status::OK;
   }
 

@@ -196,7 +196,15 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
     Action action;
     {
       absl::MutexLock lock(&mu_);
-      action = batch_.empty() ? Action::kPump : NextLocked();
+      if (last_write_ends_stream_) {
+        // `logs -f`: the job's final event is out; the stream is complete.
+        finishing_ = true;
+        status_ = grpc::Status::OK;
+        busy_ = false;
+        action = FinishIfIdleLocked();
+      } else {
+        action = batch_.empty() ? Action::kPump : NextLocked();
+      }
     }
     Act(action);
   }
@@ -226,7 +234,8 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
 
   bool Matches(const store::EventRecord& e) const {
     return (req_.host().empty() || e.host == req_.host()) &&
-           (req_.rollout().empty() || e.rollout == req_.rollout());
+           (req_.rollout().empty() || e.rollout == req_.rollout()) &&
+           (req_.jid().empty() || e.jid == req_.jid());
   }
 
   static v1::Event ToProto(const store::EventRecord& e) {
@@ -258,6 +267,7 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
       filter.since_seq = since;
       filter.host = req_.host();
       filter.rollout = req_.rollout();
+      filter.jid = req_.jid();
       filter.limit = kEventPageSize;
       auto page = store_->ReadEvents(filter);
       Action action = Action::kNone;
@@ -294,7 +304,13 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
     out_ = std::move(batch_.front());
     batch_.pop_front();
     cursor_ = out_.seq();
+    NoteLastLocked(out_);
     return Action::kWrite;
+  }
+
+  void NoteLastLocked(const v1::Event& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    last_write_ends_stream_ = req_.until_finished() && !req_.jid().empty() &&
+                              e.jid() == req_.jid() && e.type() == "job_finished";
   }
 
   Action ReleaseBusy() {
@@ -316,6 +332,7 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
       if (!Matches(e)) return;
       busy_ = true;
       out_ = ToProto(e);
+      NoteLastLocked(out_);
       action = Action::kWrite;
     }
     Act(action);
@@ -353,6 +370,7 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  bool last_write_ends_stream_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Event> batch_ ABSL_GUARDED_BY(mu_);
   v1::Event out_;                // the write in flight; touched only while busy_

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -55,6 +56,11 @@ absl::Status Dispatcher::Recover() {
   ASSIGN_OR_RETURN(auto agents, store_->ListAgents());
   for (const auto& a : agents) {
     if (a.connected) RETURN_IF_ERROR(store_->SetAgentConnected(a.name, false, absl::Now()));
+  }
+  // Jobs never accepted before the restart keep their delivery deadline.
+  ASSIGN_OR_RETURN(auto pending, store_->ListJobs("", {"pending"}));
+  for (const auto& job : pending) {
+    ScheduleDeliveryDeadline(job.jid, job.created + options_.delivery_timeout);
   }
   return absl::OkStatus();
 }
@@ -140,6 +146,69 @@ absl::Status Dispatcher::FinishJob(const std::string& jid, const std::string& ho
   });
 }
 
+absl::Status Dispatcher::MarkRunning(const store::JobRecord& job, const EventBus::Emit& emit) {
+  // The dispatch ack and the agent's started event both mean "running"; whichever comes
+  // first records it, so job_started appears once.
+  ASSIGN_OR_RETURN(auto current, store_->GetJob(job.jid));
+  if (!current || current->state != "pending") return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool updated, store_->UpdateJob(job.jid, "running", "", absl::Now()));
+  if (!updated) return absl::OkStatus();
+  return emit(MakeEvent("job_started", job.host, job.jid, json::object(), job.rollout_id)).status();
+}
+
+void Dispatcher::ScheduleDeliveryDeadline(const std::string& jid, absl::Time deadline) {
+  std::lock_guard<std::mutex> lock(timer_mu_);
+  deadlines_.emplace(deadline, jid);
+  timer_cv_.notify_all();
+}
+
+void Dispatcher::StartTimers() {
+  timer_thread_ = std::thread([this] { TimerLoop(); });
+}
+
+void Dispatcher::StopTimers() {
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    timers_stopping_ = true;
+    timer_cv_.notify_all();
+  }
+  if (timer_thread_.joinable()) timer_thread_.join();
+}
+
+void Dispatcher::TimerLoop() {
+  std::unique_lock<std::mutex> lock(timer_mu_);
+  while (!timers_stopping_) {
+    if (deadlines_.empty()) {
+      timer_cv_.wait(lock);
+      continue;
+    }
+    absl::Time next = deadlines_.begin()->first;
+    if (absl::Now() < next) {
+      // Woken early by a new, nearer deadline or by shutdown; both re-check.
+      timer_cv_.wait_until(lock, absl::ToChronoTime(next));
+      continue;
+    }
+    std::string jid = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    lock.unlock();
+    ExpireDelivery(jid);
+    lock.lock();
+  }
+}
+
+void Dispatcher::ExpireDelivery(const std::string& jid) {
+  auto job = store_->GetJob(jid);
+  if (!job.ok() || !*job || (*job)->state != "pending") return;
+  TLOG(Warning) << "job " << jid << " was never accepted by agent '" << (*job)->host << "' within "
+                << absl::FormatDuration(options_.delivery_timeout) << "; unreachable";
+  FinishJob(jid, (*job)->host, "unreachable",
+            {{"unreachable", true},
+             {"changed", false},
+             {"msg", absl::StrCat("never delivered: agent ", (*job)->host, " did not accept the job within ",
+                                  absl::FormatDuration(options_.delivery_timeout))}})
+      .IgnoreError();
+}
+
 absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJobEvent& event) {
   ASSIGN_OR_RETURN(auto job, store_->GetJob(event.jid));
   if (!job || job->host != agent) {
@@ -148,21 +217,22 @@ absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJob
     return absl::PermissionDeniedError(
         absl::StrCat("job ", event.jid, " was not dispatched to agent ", agent));
   }
+  if (event.kind == AgentJobEvent::Kind::kOutput) {
+    // Live output is best effort and unnumbered: the final result carries the output anyway.
+    return bus_->Publish(MakeEvent("job_output", agent, event.jid,
+                                   {{"stream", event.output_stream},
+                                    {"offset", event.output_offset},
+                                    {"data", event.output_data}},
+                                   job->rollout_id))
+        .status();
+  }
   return bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
     auto applied = store_->ApplyAgentEvent(agent, event.seq, [&]() -> absl::Status {
       switch (event.kind) {
-        case AgentJobEvent::Kind::kStarted: {
-          ASSIGN_OR_RETURN(bool updated, store_->UpdateJob(event.jid, "running", "", absl::Now()));
-          if (updated) {
-            RETURN_IF_ERROR(emit(MakeEvent("job_started", agent, event.jid, json::object(),
-                                           job->rollout_id)).status());
-          }
-          return absl::OkStatus();
-        }
+        case AgentJobEvent::Kind::kStarted:
+          return MarkRunning(*job, emit);
         case AgentJobEvent::Kind::kOutput:
-          return emit(MakeEvent("job_output", agent, event.jid,
-                                {{"stream", event.output_stream}, {"data", event.output_data}},
-                                job->rollout_id)).status();
+          return absl::InternalError("output events carry no seq");
         case AgentJobEvent::Kind::kFinished: {
           json result = ParseObject(event.result_json);
           result["ansible_job_id"] = event.jid;
@@ -197,7 +267,10 @@ absl::Status Dispatcher::HandleDispatchAck(const std::string& agent, const std::
                   << "', which was not dispatched to it; dropped";
     return absl::PermissionDeniedError(absl::StrCat("job ", jid, " was not dispatched to ", agent));
   }
-  if (accepted) return absl::OkStatus();
+  if (accepted) {
+    // Accepted means stored in the agent's spool: the job is no longer "never delivered".
+    return bus_->Atomically([&](const EventBus::Emit& emit) { return MarkRunning(*job, emit); });
+  }
   return FinishJob(jid, agent, "failed", {{"failed", true}, {"msg", error}});
 }
 
@@ -220,6 +293,7 @@ absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, Dispat
                           request.rollout_id))
         .status();
   }));
+  ScheduleDeliveryDeadline(jid, job.created + options_.delivery_timeout);
   if (auto link = LinkFor(host)) link->SendDispatch(request);
   return jid;
 }

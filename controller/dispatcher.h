@@ -4,7 +4,10 @@
 // jobs went where, and what each agent reported. It takes plain structs from the gRPC edges
 // (agent_service, control_service) and writes everything to the Store and the EventBus.
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +28,21 @@ struct AgentView {
   bool connected = false;
 };
 
+struct DispatcherOptions {
+  // A job its agent has not accepted after this long ends as `unreachable` (never delivered).
+  absl::Duration delivery_timeout = absl::Minutes(5);
+};
+
 class Dispatcher {
  public:
-  Dispatcher(store::Store* store, EventBus* bus) : store_(store), bus_(bus) {}
+  using Options = DispatcherOptions;
+  Dispatcher(store::Store* store, EventBus* bus, Options options = {})
+      : store_(store), bus_(bus), options_(options) {}
+  ~Dispatcher() { StopTimers(); }
+
+  // The delivery-deadline thread (it sleeps on a condition variable until the next deadline).
+  void StartTimers();
+  void StopTimers();
 
   // Startup: every agent recorded as connected by a previous run is now disconnected.
   absl::Status Recover();
@@ -70,8 +85,21 @@ class Dispatcher {
   absl::Status FinishJob(const std::string& jid, const std::string& host, const std::string& state,
                          nlohmann::json result);
 
+  absl::Status MarkRunning(const store::JobRecord& job, const EventBus::Emit& emit);
+  void ScheduleDeliveryDeadline(const std::string& jid, absl::Time deadline);
+  void TimerLoop();
+  void ExpireDelivery(const std::string& jid);
+
   store::Store* store_;
   EventBus* bus_;
+  const Options options_;
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  std::multimap<absl::Time, std::string> deadlines_;  // guarded by timer_mu_
+  bool timers_stopping_ = false;                      // guarded by timer_mu_
+  std::thread timer_thread_;
+
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<AgentLink>> links_ ABSL_GUARDED_BY(mu_);
 };

@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/daemon.h"
 #include "common/fs.h"
 #include "common/limits.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   std::string state_dir, port_file;
   tachyon::tls::Files tls;
   int64_t default_timeout = 0;
+  double delivery_timeout = 300;
   tachyon::AddDaemonFlags(app, &daemon);
   app.add_option("--listen", listen, "HOST:PORT to serve on (port 0 picks a free port)");
   app.add_option("--state-dir", state_dir, "directory for the SQLite state")->required();
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file, "write the bound port here once serving");
   app.add_option("--default-timeout", default_timeout,
                  "timeout in seconds for jobs started without one (0 = none)");
+  app.add_option("--delivery-timeout", delivery_timeout,
+                 "seconds a job may wait for its agent to accept it before it ends as unreachable");
   if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "controller"); rc >= 0) {
     return rc;
   }
@@ -57,11 +61,13 @@ int main(int argc, char** argv) {
   }
 
   tachyon::controller::EventBus bus(store->get());
-  tachyon::controller::Dispatcher dispatcher(store->get(), &bus);
+  tachyon::controller::Dispatcher dispatcher(store->get(), &bus,
+                                              {absl::Seconds(delivery_timeout)});
   if (auto st = dispatcher.Recover(); !st.ok()) {
     TLOG(Error) << "recovering state: " << st;
     return 1;
   }
+  dispatcher.StartTimers();
   tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
   tachyon::controller::ControlServiceImpl control_service(
       &dispatcher, &bus, store->get(), {default_timeout});
@@ -97,6 +103,7 @@ int main(int argc, char** argv) {
   dispatcher.CloseAll("controller shutting down");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  dispatcher.StopTimers();
   TLOG(Info) << "stopped";
   return 0;
 }

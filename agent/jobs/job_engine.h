@@ -42,13 +42,13 @@ struct JobEvent {
   Kind kind;
   std::string jid;
   JobState state;
-  // kOutput only.
-  std::string stream;  // "stdout" | "stderr"
-  uint64_t offset = 0;  // byte offset of `data` in that stream
-  std::string data;     // at most 64 KiB
   // For kFinished: the Ansible-shaped result (CONTRACT.md "Results"), including
   // ansible_job_id, started, finished.
   nlohmann::json result;
+  // kOutput only.
+  std::string stream = {};  // "stdout" | "stderr"
+  uint64_t offset = 0;      // byte offset of `data` in that stream
+  std::string data = {};    // at most 64 KiB
 };
 
 class JobEngine {
@@ -70,6 +70,10 @@ class JobEngine {
     size_t max_live_output = 1u << 20;
     // Finished jobs whose result was reported are removed after this long.
     absl::Duration retention = absl::Hours(24 * 7);
+    // Run each job in its own cgroup v2 (killed with cgroup.kill) when a writable cgroup2
+    // hierarchy is mounted; otherwise, or when false, the job's process group plus the shim
+    // as child subreaper contain it (see cgroup.h).
+    bool use_cgroup = true;
   };
   using EventCallback = std::function<void(const JobEvent&)>;
 

@@ -297,6 +297,62 @@ int RunJobCleanup(const Connection& conn, Format format, const std::string& jid)
   return 0;
 }
 
+int RunJobLogs(const Connection& conn, Format format, const std::string& jid, bool follow) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  v1::JobStatusResponse status;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::JobRequest req;
+    req.set_jid(jid);
+    grpc::Status st = stub->JobStatus(&ctx, req, &status);
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      std::cerr << "tachyon: " << jid << ": could not find job\n";
+      return 2;
+    }
+    if (!st.ok()) return ReportRpcError(conn, st);
+  }
+  auto print_chunk = [&](const std::string& stream, uint64_t offset, const std::string& data) {
+    if (format == Format::kJson) {
+      std::cout << Dump({{"jid", jid}, {"stream", stream}, {"offset", offset}, {"data", data}}) << "\n";
+    } else {
+      (stream == "stderr" ? std::cerr : std::cout) << data;
+    }
+    std::cout << std::flush;
+  };
+  const bool running = status.state() == v1::JOB_STATE_PENDING || status.state() == v1::JOB_STATE_RUNNING;
+  if (!running) {
+    // Finished: the result holds the output (inline up to its cap).
+    json result = Parse(status.result_json());
+    std::string out = result.value("stdout", ""), err = result.value("stderr", "");
+    if (!out.empty()) print_chunk("stdout", 0, out + "\n");
+    if (!err.empty()) print_chunk("stderr", 0, err + "\n");
+    if (result.value("stdout_truncated", false) || result.value("stderr_truncated", false)) {
+      std::cerr << "tachyon: output truncated; the whole output is in the job's spool on "
+                << status.host() << "\n";
+    }
+    return 0;
+  }
+  // Running: the live output so far from the event log, then (with -f) as it comes, until the
+  // job's job_finished event ends the stream. Nothing polls.
+  grpc::ClientContext ctx;
+  v1::EventsRequest req;
+  req.set_jid(jid);
+  req.set_follow(follow);
+  req.set_until_finished(true);
+  auto reader = stub->Events(&ctx, req);
+  v1::Event e;
+  while (reader->Read(&e)) {
+    if (e.type() != "job_output") continue;
+    json data = Parse(e.data_json());
+    print_chunk(data.value("stream", "stdout"), data.value("offset", uint64_t{0}),
+                data.value("data", ""));
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return ReportRpcError(conn, st);
+  return 0;
+}
+
 int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
               const std::string& rollout, const std::string& host) {
   TACHYON_STUB_OR_RETURN(stub, conn);

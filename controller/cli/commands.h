@@ -33,6 +33,9 @@ int RunAgentsList(const Connection& conn, Format format);
 int RunExec(const Connection& conn, Format format, const ExecOptions& options);
 int RunJobStatus(const Connection& conn, Format format, const std::string& jid);
 int RunJobKill(const Connection& conn, Format format, const std::string& jid);
+// Output of a finished job (from its result), or live output of a running one (-f follows it
+// until the job finishes).
+int RunJobLogs(const Connection& conn, Format format, const std::string& jid, bool follow);
 int RunJobCleanup(const Connection& conn, Format format, const std::string& jid);
 int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
               const std::string& rollout, const std::string& host);

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   });
 
   // job
-  auto* job = app.add_subcommand("job", "one job: status, kill, cleanup");
+  auto* job = app.add_subcommand("job", "one job: status, logs, kill, cleanup");
   job->require_subcommand(1);
   std::string jid;
   auto* job_status = job->add_subcommand("status", "the job's async_status result");
@@ -123,6 +123,13 @@ int main(int argc, char** argv) {
   job_kill->add_option("jid", jid)->required();
   job_kill->callback([&] {
     if (connect()) rc = tachyon::cli::RunJobKill(conn, format(), jid);
+  });
+  auto* job_logs = job->add_subcommand("logs", "the job's output; -f follows a running job live");
+  bool logs_follow = false;
+  job_logs->add_option("jid", jid)->required();
+  job_logs->add_flag("-f,--follow", logs_follow, "stream output until the job finishes");
+  job_logs->callback([&] {
+    if (connect()) rc = tachyon::cli::RunJobLogs(conn, format(), jid, logs_follow);
   });
   auto* job_cleanup = job->add_subcommand("cleanup", "remove a finished job's data");
   job_cleanup->add_option("jid", jid)->required();

@@ -92,6 +92,10 @@ CREATE TABLE events (
 CREATE INDEX events_host ON events (host, seq);
 CREATE INDEX events_rollout ON events (rollout, seq);
 )sql",
+    // v2: `tachyon job logs` reads one job's events.
+    R"sql(
+CREATE INDEX events_jid ON events (jid, seq);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
@@ -769,6 +773,7 @@ absl::StatusOr<std::vector<EventRecord>> SqliteStore::ReadEvents(const EventFilt
       "SELECT seq, ts_us, type, host, jid, rollout, data_json FROM events WHERE seq > ?";
   if (!filter.host.empty()) absl::StrAppend(&sql, " AND host = ?");
   if (!filter.rollout.empty()) absl::StrAppend(&sql, " AND rollout = ?");
+  if (!filter.jid.empty()) absl::StrAppend(&sql, " AND jid = ?");
   absl::StrAppend(&sql, " ORDER BY seq LIMIT ?");
 
   ReentrantLock lock(&mu_);
@@ -778,6 +783,7 @@ absl::StatusOr<std::vector<EventRecord>> SqliteStore::ReadEvents(const EventFilt
   st.Bind(i++, ClampToInt64(filter.since_seq));
   if (!filter.host.empty()) st.Bind(i++, filter.host);
   if (!filter.rollout.empty()) st.Bind(i++, filter.rollout);
+  if (!filter.jid.empty()) st.Bind(i++, filter.jid);
   st.Bind(i++, ClampToInt64(filter.limit));
   std::vector<EventRecord> events;
   while (true) {

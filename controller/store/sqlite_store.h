@@ -56,7 +56,7 @@ class ABSL_SCOPED_LOCKABLE ReentrantLock {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   static constexpr char kDbFileName[] = "tachyon.db";
 
   // Creates `state_dir` (0700) and `state_dir`/tachyon.db (0600) when missing, and migrates the

@@ -56,6 +56,7 @@ struct EventFilter {
   uint64_t since_seq = 0;  // return events with seq > since_seq
   std::string host;        // empty = any
   std::string rollout;     // empty = any
+  std::string jid;         // empty = any
   size_t limit = 1000;     // 0 returns nothing
 };
 

@@ -205,6 +205,93 @@ TEST_F(DispatcherTest, UniverseHasGroupsAllAndUngrouped) {
   EXPECT_EQ(u->groups["all"].size(), 2u);
 }
 
+TEST_F(DispatcherTest, AcceptedDispatchIsRunningAndStartedOnce) {
+  Connect("web01");
+  auto jid = dispatcher_->StartJob("web01", {});
+  ASSERT_TRUE(dispatcher_->HandleDispatchAck("web01", *jid, true, "").ok());
+  EXPECT_EQ(dispatcher_->JobStatus(*jid)->first.state, "running");
+  AgentJobEvent started;
+  started.seq = 1;
+  started.jid = *jid;
+  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", started).ok());
+  EXPECT_EQ(Events("job_started").size(), 1u);
+}
+
+TEST_F(DispatcherTest, LiveOutputIsPublishedUnnumbered) {
+  Connect("web01");
+  auto jid = dispatcher_->StartJob("web01", {});
+  AgentJobEvent out;
+  out.jid = *jid;
+  out.kind = AgentJobEvent::Kind::kOutput;
+  out.output_stream = "stdout";
+  out.output_data = "hello\n";
+  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", out).ok());
+  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", out).ok());  // seq 0: no duplicate check
+  auto events = Events("job_output");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(json::parse(events[0].data_json)["data"], "hello\n");
+  EXPECT_TRUE(absl::IsPermissionDenied(dispatcher_->HandleJobEvent("web02", out)));
+}
+
+TEST_F(DispatcherTest, NeverDeliveredJobsEndUnreachableAfterTheDeliveryTimeout) {
+  Dispatcher dispatcher(store_.get(), bus_.get(), {absl::Milliseconds(50)});
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<store::EventRecord> finished;
+  uint64_t sub;
+  bus_->Subscribe(
+      [&](const store::EventRecord& e) {
+        if (e.type != "job_finished") return;
+        std::lock_guard<std::mutex> lock(mu);
+        finished.push_back(e);
+        cv.notify_all();
+      },
+      &sub);
+  dispatcher.StartTimers();
+  auto delivered = dispatcher.StartJob("web01", {});  // web01 connects and accepts it
+  auto lost = dispatcher.StartJob("web02", {});       // web02 never shows up
+  ASSERT_TRUE(dispatcher.HandleDispatchAck("web01", *delivered, true, "").ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return !finished.empty(); }));
+  }
+  dispatcher.StopTimers();
+  bus_->Unsubscribe(sub);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].jid, *lost);
+  auto status = dispatcher.JobStatus(*lost);
+  EXPECT_EQ(status->first.state, "unreachable");
+  EXPECT_EQ(status->second["unreachable"], true);
+  EXPECT_EQ(dispatcher.JobStatus(*delivered)->first.state, "running");
+}
+
+TEST_F(DispatcherTest, DeliveryDeadlinesSurviveARestart) {
+  auto jid = dispatcher_->StartJob("web09", {});
+  // A new controller process: same store, tiny delivery timeout, pending job from before.
+  Dispatcher restarted(store_.get(), bus_.get(), {absl::Milliseconds(1)});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  uint64_t sub;
+  bus_->Subscribe(
+      [&](const store::EventRecord& e) {
+        if (e.type != "job_finished" || e.jid != *jid) return;
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+        cv.notify_all();
+      },
+      &sub);
+  ASSERT_TRUE(restarted.Recover().ok());
+  restarted.StartTimers();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done; }));
+  }
+  restarted.StopTimers();
+  bus_->Unsubscribe(sub);
+  EXPECT_EQ(restarted.JobStatus(*jid)->first.state, "unreachable");
+}
+
 // Exec sessions: the fake agents complete each job from inside SendDispatch, as a fast agent
 // would, which also checks that no lock is held across dispatch.
 class ExecSessionTest : public DispatcherTest {
