@@ -41,7 +41,7 @@ TEST(ValueTest, EqualityAcrossNumericTypes) {
 TEST(ValueTest, OrderingErrorsLikePython) {
   auto c = Compare(Json(1), Json("a"), "<");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().message(), "'<' not supported between instances of 'int' and 'str'");
+  EXPECT_EQ(std::string(c.status().message()), "'<' not supported between instances of 'int' and 'str'");
 }
 
 TEST(ValueTest, LiteralEval) {
