@@ -1,6 +1,8 @@
 // The engine side of the job engine: accepts jobs, starts one shim per job, and watches all
-// shims from a single thread that polls their pidfds (plus an eventfd for wakeups). The shims
-// do the real work (see shim.cc); the engine only reads what they leave in the spool.
+// shims from a single thread. That thread polls the shims' pidfds, an eventfd for wakeups, an
+// inotify fd (IN_MODIFY on running jobs' stdout/stderr, for live output) and a timerfd (the
+// periodic retention sweep); nothing in it sleeps or polls files on a timer. The shims do the
+// real work (see shim.cc); the engine only reads what they leave in the spool.
 
 #include "agent/jobs/job_engine.h"
 
@@ -8,7 +10,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/jobs/cgroup.h"
 #include "agent/jobs/process.h"
 #include "agent/jobs/spool.h"
 #include "agent/modules/module.h"
@@ -77,12 +82,45 @@ JobState JobStateFromResult(const nlohmann::json& result) {
 
 namespace {
 
+// The most one kOutput event carries.
+constexpr size_t kLiveChunk = 64u << 10;
+// The retention sweep runs this often (and at Create), or every `retention` if shorter.
+constexpr absl::Duration kSweepInterval = absl::Hours(1);
+
+JobEvent MakeEvent(JobEvent::Kind kind, std::string jid, JobState state, nlohmann::json result) {
+  JobEvent e;
+  e.kind = kind;
+  e.jid = std::move(jid);
+  e.state = state;
+  e.result = std::move(result);
+  return e;
+}
+
+// mtime of `path` as absl::Time, or nullopt if it does not exist.
+std::optional<absl::Time> ModTime(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return absl::TimeFromTimespec(st.st_mtim);
+}
+
+// Creates `path` empty if it does not exist (never truncates).
+absl::Status TouchFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "create " + path);
+  ::close(fd);
+  return absl::OkStatus();
+}
+
 class JobEngineImpl : public JobEngine {
  public:
-  JobEngineImpl(Options options, EventCallback on_event, UniqueFd wake_fd)
+  JobEngineImpl(Options options, EventCallback on_event, UniqueFd wake_fd, UniqueFd inotify_fd,
+                UniqueFd timer_fd, std::string cgroup_parent)
       : options_(std::move(options)),
         on_event_(std::move(on_event)),
-        wake_fd_(std::move(wake_fd)) {}
+        wake_fd_(std::move(wake_fd)),
+        inotify_fd_(std::move(inotify_fd)),
+        timer_fd_(std::move(timer_fd)),
+        cgroup_parent_(std::move(cgroup_parent)) {}
 
   ~JobEngineImpl() override {
     {
@@ -95,6 +133,7 @@ class JobEngineImpl : public JobEngine {
 
   void Start() {
     if (options_.adopt_existing) Adopt();
+    SweepRetention();
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -116,17 +155,22 @@ class JobEngineImpl : public JobEngine {
     // whether by this engine or one before an agent restart.
     if (::mkdir(paths.dir.c_str(), 0700) != 0) {
       if (errno == EEXIST) return absl::OkStatus();
-      return ErrnoStatus(errno, "mkdir " + paths.dir);
+      return SpoolError(spec.jid, ErrnoStatus(errno, "mkdir " + paths.dir));
     }
     ShimSpec shim_spec;
     shim_spec.job = spec;
     shim_spec.kill_grace_ms = absl::ToInt64Milliseconds(options_.kill_grace);
     shim_spec.max_inline_output = options_.max_inline_output;
+    shim_spec.max_stored_output = options_.max_stored_output;
+    shim_spec.cgroup_parent = cgroup_parent_;
     absl::Status st = WriteJsonFileAtomic(paths.spec, ShimSpecToJson(shim_spec));
+    // The output files exist from the start so that live output can watch them at once.
+    if (st.ok()) st = TouchFile(paths.stdout_path);
+    if (st.ok()) st = TouchFile(paths.stderr_path);
     if (!st.ok()) {
       // Release the claim so that a retry can run the job.
       RemoveTree(paths.dir).IgnoreError();
-      return st;
+      return SpoolError(spec.jid, st);
     }
     absl::StatusOr<Shim> shim = Launch(spec.jid, paths);
     if (!shim.ok()) {
@@ -135,7 +179,7 @@ class JobEngineImpl : public JobEngine {
     }
     running_.emplace(spec.jid, std::move(*shim));
     pending_events_.push_back(
-        JobEvent{JobEvent::Kind::kStarted, spec.jid, JobState::kRunning, RunningResult(spec.jid)});
+        MakeEvent(JobEvent::Kind::kStarted, spec.jid, JobState::kRunning, RunningResult(spec.jid)));
     Wake();
     return absl::OkStatus();
   }
@@ -156,17 +200,21 @@ class JobEngineImpl : public JobEngine {
     }
     std::string dir = JobDir(jid);
     if (!PathExists(dir)) return absl::NotFoundError(absl::StrCat("unknown job '", jid, "'"));
-    return RemoveTree(dir);
+    return RemoveJobData(jid);
   }
 
   absl::StatusOr<nlohmann::json> Status(const std::string& jid) const override {
     if (!IsValidJid(jid)) return absl::NotFoundError(absl::StrCat("unknown job '", jid, "'"));
     JobPaths paths(JobDir(jid));
+    absl::MutexLock lock(&mu_);
     absl::StatusOr<nlohmann::json> status = ReadJsonFile(paths.status);
-    if (status.ok()) return status;
+    if (status.ok() && IsFinal(JobStateFromResult(*status))) return status;
     if (!PathExists(paths.dir)) return absl::NotFoundError(absl::StrCat("unknown job '", jid, "'"));
-    // Accepted, but the shim has not written its first status yet.
-    return RunningResult(jid);
+    // Accepted, but the shim has not written its final status (or not even its first) yet.
+    if (running_.count(jid) != 0) return RunningResult(jid);
+    // No shim and no final result: the job was reported lost, but the spool could not take
+    // that result (a full disk).
+    return LostResult(jid);
   }
 
   std::vector<std::string> KnownJobs() const override {
@@ -182,6 +230,40 @@ class JobEngineImpl : public JobEngine {
     bool is_child = true;  // false for shims adopted after a restart: not ours to reap
     bool cleanup_requested = false;
   };
+
+  // Live output of one stream of a running job. Engine thread only.
+  struct LiveStream {
+    const char* name;  // "stdout" | "stderr"
+    std::string path;
+    int wd = -1;          // inotify watch, -1 when not (or no longer) watched
+    uint64_t offset = 0;  // next byte of the file to send
+    uint64_t sent = 0;    // bytes sent so far, against max_live_output
+  };
+  struct LiveJob {
+    LiveStream streams[2];
+  };
+
+  // A spool write that failed; a full disk is said so plainly.
+  static absl::Status SpoolError(const std::string& jid, const absl::Status& st) {
+    if (absl::IsResourceExhausted(st)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot accept job ", jid, ": the spool is full: ", st.message()));
+    }
+    return st;
+  }
+
+  // Removes a job's spool directory and its cgroup, if the shim made one and it is empty.
+  absl::Status RemoveJobData(const std::string& jid) {
+    JobPaths paths(JobDir(jid));
+    absl::StatusOr<std::string> cgroup = ReadFile(paths.cgroup, 4096);
+    if (cgroup.ok()) {
+      std::string dir(absl::StripAsciiWhitespace(*cgroup));
+      if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+        TLOG(Warning) << "job " << jid << ": " << ErrnoStatus(errno, "rmdir " + dir);
+      }
+    }
+    return RemoveTree(paths.dir);
+  }
 
   std::string JobDir(const std::string& jid) const { return options_.spool_dir + "/" + jid; }
 
@@ -260,7 +342,10 @@ class JobEngineImpl : public JobEngine {
         QueueFinished(jid, *status);
         continue;
       }
-      QueueFinished(jid, MarkLost(jid, paths));
+      nlohmann::json lost = MarkLost(jid, paths, "job shim died without a result");
+      // Reported lost before, when the lost result itself could not be stored (full disk).
+      if (PathExists(paths.reported)) continue;
+      QueueFinished(jid, std::move(lost));
     }
   }
 
@@ -286,8 +371,9 @@ class JobEngineImpl : public JobEngine {
     return shim;
   }
 
-  nlohmann::json MarkLost(const std::string& jid, const JobPaths& paths) {
+  nlohmann::json MarkLost(const std::string& jid, const JobPaths& paths, const std::string& msg) {
     nlohmann::json lost = LostResult(jid);
+    lost["msg"] = msg;
     absl::Status st = WriteJsonFileAtomic(paths.status, lost);
     if (!st.ok()) {
       TLOG(Warning) << "job " << jid << ": cannot record lost result: " << st;
@@ -298,7 +384,7 @@ class JobEngineImpl : public JobEngine {
   void QueueFinished(const std::string& jid, nlohmann::json result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     JobState state = JobStateFromResult(result);
-    pending_events_.push_back(JobEvent{JobEvent::Kind::kFinished, jid, state, std::move(result)});
+    pending_events_.push_back(MakeEvent(JobEvent::Kind::kFinished, jid, state, std::move(result)));
   }
 
   void Emit(const JobEvent& event) {
@@ -318,24 +404,31 @@ class JobEngineImpl : public JobEngine {
 
   void Run() {
     std::vector<struct pollfd> fds;
-    std::vector<std::string> jids;  // jids[i] belongs to fds[i + 1]
+    std::vector<std::pair<std::string, bool>> running;  // jid, adopted
+    constexpr size_t kFixed = 3;  // wake, inotify, timer; then one pidfd per running job
     while (true) {
       std::deque<JobEvent> events;
       fds.clear();
-      jids.clear();
+      running.clear();
       fds.push_back({wake_fd_.get(), POLLIN, 0});
+      fds.push_back({inotify_fd_.get(), POLLIN, 0});
+      fds.push_back({timer_fd_.get(), POLLIN, 0});
       {
         absl::MutexLock lock(&mu_);
-        if (stopping_) return;
+        if (stopping_) break;
         // Events are taken in the same critical section as the pidfds: a job's kStarted is
         // always emitted before its pidfd is watched, hence before its kFinished.
         events.swap(pending_events_);
         for (const auto& [jid, shim] : running_) {
           fds.push_back({shim.pidfd.get(), POLLIN, 0});
-          jids.push_back(jid);
+          running.emplace_back(jid, !shim.is_child);
         }
       }
       for (const JobEvent& e : events) Emit(e);
+      // After kStarted: live output of a job never precedes its start.
+      for (const auto& [jid, adopted] : running) {
+        if (live_.count(jid) == 0) StartLive(jid, adopted);
+      }
       int n = ::poll(fds.data(), fds.size(), -1);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -348,10 +441,140 @@ class JobEngineImpl : public JobEngine {
         uint64_t count;
         (void)!::read(wake_fd_.get(), &count, sizeof(count));
       }
-      for (size_t i = 1; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) OnShimExit(jids[i - 1]);
+      if (fds[1].revents != 0) OnInotify();
+      if (fds[2].revents != 0) {
+        uint64_t expirations;
+        (void)!::read(timer_fd_.get(), &expirations, sizeof(expirations));
+        SweepRetention();
+      }
+      for (size_t i = kFixed; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) OnShimExit(running[i - kFixed].first);
       }
     }
+    // The engine stops; the shims go on. A later engine picks up their output from there.
+    for (auto& [jid, live] : live_) StopLive(&live);
+    live_.clear();
+  }
+
+  // Live output: starts watching a running job's stdout/stderr. A job this engine started is
+  // sent from byte 0; a re-adopted one from where its files are now (what came before was
+  // either sent by the previous engine or is in the final result anyway).
+  void StartLive(const std::string& jid, bool adopted) {
+    LiveJob& live = live_[jid];
+    JobPaths paths(JobDir(jid));
+    live.streams[0].name = "stdout";
+    live.streams[0].path = paths.stdout_path;
+    live.streams[1].name = "stderr";
+    live.streams[1].path = paths.stderr_path;
+    if (options_.max_live_output == 0) return;
+    for (int i = 0; i < 2; ++i) {
+      LiveStream& stream = live.streams[i];
+      // An adopted job from before live output may lack the files; the shim opens them with
+      // O_APPEND, so creating them here changes nothing for it.
+      TouchFile(stream.path).IgnoreError();
+      stream.wd = ::inotify_add_watch(inotify_fd_.get(), stream.path.c_str(), IN_MODIFY);
+      if (stream.wd < 0) {
+        TLOG(Warning) << "job " << jid << ": no live " << stream.name << ": "
+                      << ErrnoStatus(errno, "inotify_add_watch " + stream.path);
+        continue;
+      }
+      watches_[stream.wd] = {jid, i};
+      if (adopted) {
+        struct stat st;
+        if (::stat(stream.path.c_str(), &st) == 0) stream.offset = static_cast<uint64_t>(st.st_size);
+      }
+      // Watch first, then read: whatever was written before the watch existed is sent now,
+      // whatever comes after raises IN_MODIFY.
+      ReadLive(jid, &stream);
+    }
+  }
+
+  void StopLive(LiveJob* live) {
+    for (LiveStream& stream : live->streams) {
+      if (stream.wd < 0) continue;
+      ::inotify_rm_watch(inotify_fd_.get(), stream.wd);
+      watches_.erase(stream.wd);
+      stream.wd = -1;
+    }
+  }
+
+  void OnInotify() {
+    // Enough for many events; IN_MODIFY events of one file coalesce while unread.
+    alignas(struct inotify_event) char buf[16384];
+    while (true) {
+      ssize_t n = ::read(inotify_fd_.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // EAGAIN: all read
+      for (ssize_t off = 0; off < n;) {
+        const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
+        off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
+        auto it = watches_.find(ev->wd);
+        if (it == watches_.end()) continue;
+        auto [jid, index] = it->second;
+        if (ev->mask & IN_IGNORED) {  // the file went away (a cleanup); the kernel dropped it
+          live_[jid].streams[index].wd = -1;
+          watches_.erase(it);
+          continue;
+        }
+        if (ev->mask & IN_MODIFY) ReadLive(jid, &live_[jid].streams[index]);
+      }
+    }
+  }
+
+  // Sends what `stream` has beyond its offset, up to the job's live budget, in kOutput events
+  // of at most kLiveChunk. At the budget the watch goes: nothing more will be sent.
+  void ReadLive(const std::string& jid, LiveStream* stream) {
+    if (stream->sent >= options_.max_live_output) return;
+    UniqueFd fd(::open(stream->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return;
+    std::string buf;
+    while (stream->sent < options_.max_live_output) {
+      size_t want = static_cast<size_t>(
+          std::min<uint64_t>(kLiveChunk, options_.max_live_output - stream->sent));
+      buf.resize(want);
+      ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(stream->offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buf.resize(static_cast<size_t>(n));
+      JobEvent e = MakeEvent(JobEvent::Kind::kOutput, jid, JobState::kRunning, nullptr);
+      e.stream = stream->name;
+      e.offset = stream->offset;
+      e.data = std::move(buf);
+      buf.clear();
+      stream->offset += static_cast<uint64_t>(n);
+      stream->sent += static_cast<uint64_t>(n);
+      on_event_(e);
+    }
+    if (stream->sent >= options_.max_live_output && stream->wd >= 0) {
+      ::inotify_rm_watch(inotify_fd_.get(), stream->wd);
+      watches_.erase(stream->wd);
+      stream->wd = -1;
+    }
+  }
+
+  // Removes finished, reported jobs whose result and report are older than the retention.
+  // Under the lock: a Cleanup or Submit of the same jid waits for it.
+  void SweepRetention() {
+    absl::MutexLock lock(&mu_);
+    absl::Time cutoff = absl::Now() - options_.retention;
+    int removed = 0;
+    for (const std::string& jid : ListSpool()) {
+      if (running_.count(jid) != 0) continue;
+      JobPaths paths(JobDir(jid));
+      std::optional<absl::Time> reported = ModTime(paths.reported);
+      std::optional<absl::Time> status_time = ModTime(paths.status);
+      if (!reported || !status_time || *reported > cutoff || *status_time > cutoff) continue;
+      absl::StatusOr<nlohmann::json> status = ReadJsonFile(paths.status);
+      // A lost job whose result could not be stored still counts: it was reported.
+      if (status.ok() && !IsFinal(JobStateFromResult(*status)) && FindLiveShim(paths)) continue;
+      absl::Status st = RemoveJobData(jid);
+      if (st.ok()) {
+        ++removed;
+      } else {
+        TLOG(Warning) << "job " << jid << ": retention: " << st;
+      }
+    }
+    if (removed > 0) TLOG(Info) << "retention: removed " << removed << " finished job(s)";
   }
 
   void OnShimExit(const std::string& jid) {
@@ -368,44 +591,67 @@ class JobEngineImpl : public JobEngine {
     // the same process) it is reaped too, hence the non-blocking attempt.
     siginfo_t info = {};
     int wait_flags = WEXITED | (shim.is_child ? 0 : WNOHANG);
+    bool spool_full = false;
     if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shim.pidfd.get()), &info,
                  wait_flags) != 0) {
       if (shim.is_child) {
         TLOG(Warning) << "job " << jid << ": " << ErrnoStatus(errno, "waitid");
       }
     } else if (info.si_pid != 0) {
+      spool_full = info.si_code == CLD_EXITED && info.si_status == kShimExitSpoolFull;
       if (info.si_code != CLD_EXITED || info.si_status != 0) {
         TLOG(Warning) << "job " << jid << ": shim pid " << shim.pid
                       << (info.si_code == CLD_EXITED ? " exited with " : " killed by signal ")
                       << info.si_status;
       }
     }
+    // The last of the live output, before the result; then the watches go.
+    auto live = live_.find(jid);
+    if (live != live_.end()) {
+      for (LiveStream& stream : live->second.streams) {
+        if (stream.wd >= 0) ReadLive(jid, &stream);
+      }
+      StopLive(&live->second);
+      live_.erase(live);
+    }
     JobPaths paths(JobDir(jid));
     absl::StatusOr<nlohmann::json> status = ReadJsonFile(paths.status);
     nlohmann::json result;
     if (status.ok() && IsFinal(JobStateFromResult(*status))) {
       result = std::move(*status);
+    } else if (spool_full) {
+      result = MarkLost(jid, paths,
+                        absl::StrCat("job shim could not write its result: the spool is full "
+                                     "(no space left on device in ",
+                                     options_.spool_dir, ")"));
     } else {
-      result = MarkLost(jid, paths);
+      result = MarkLost(jid, paths, "job shim died without a result");
     }
     if (shim.cleanup_requested) {
       // Before the event, so that whoever asked for the cleanup finds it done when told.
-      absl::Status st = RemoveTree(paths.dir);
+      absl::MutexLock lock(&mu_);
+      absl::Status st = RemoveJobData(jid);
       if (!st.ok()) {
         TLOG(Warning) << "job " << jid << ": cleanup: " << st;
       }
     }
     JobState state = JobStateFromResult(result);
-    Emit(JobEvent{JobEvent::Kind::kFinished, jid, state, std::move(result)});
+    Emit(MakeEvent(JobEvent::Kind::kFinished, jid, state, std::move(result)));
   }
 
   const Options options_;
   const EventCallback on_event_;
   const UniqueFd wake_fd_;
+  const UniqueFd inotify_fd_;
+  const UniqueFd timer_fd_;
+  const std::string cgroup_parent_;  // empty: no cgroups (see cgroup.h)
   mutable absl::Mutex mu_;
   std::map<std::string, Shim> running_ ABSL_GUARDED_BY(mu_);
   std::deque<JobEvent> pending_events_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Live output state, touched only by the engine thread.
+  std::map<std::string, LiveJob> live_;
+  std::map<int, std::pair<std::string, int>> watches_;  // wd -> (jid, stream index)
   std::thread thread_;
 };
 
@@ -422,10 +668,37 @@ absl::StatusOr<std::unique_ptr<JobEngine>> JobEngine::Create(Options options,
   if (real == nullptr) return ErrnoStatus(errno, "realpath " + options.spool_dir);
   options.spool_dir = real;
   std::free(real);
-  int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) return ErrnoStatus(errno, "eventfd");
-  auto engine =
-      std::make_unique<JobEngineImpl>(std::move(options), std::move(on_event), UniqueFd(wake));
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) return ErrnoStatus(errno, "eventfd");
+  UniqueFd inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!inotify.valid()) return ErrnoStatus(errno, "inotify_init1");
+  // The retention sweep's clock: CLOCK_MONOTONIC, so a wall clock step neither skips nor
+  // bunches sweeps.
+  UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!timer.valid()) return ErrnoStatus(errno, "timerfd_create");
+  absl::Duration every =
+      std::max(absl::Seconds(1), std::min(kSweepInterval, options.retention));
+  struct itimerspec spec = {};
+  spec.it_interval = absl::ToTimespec(every);
+  spec.it_value = spec.it_interval;
+  if (::timerfd_settime(timer.get(), 0, &spec, nullptr) != 0) {
+    return ErrnoStatus(errno, "timerfd_settime");
+  }
+  std::string cgroup_parent;
+  if (options.use_cgroup) {
+    absl::StatusOr<std::string> parent = PrepareJobCgroupParent();
+    if (parent.ok()) {
+      cgroup_parent = std::move(*parent);
+      TLOG(Info) << "jobs run in their own cgroups under " << cgroup_parent;
+    } else {
+      TLOG(Info) << "jobs are contained by process group and subreaper only (no usable "
+                    "cgroup v2: "
+                 << parent.status().message() << ")";
+    }
+  }
+  auto engine = std::make_unique<JobEngineImpl>(std::move(options), std::move(on_event),
+                                                std::move(wake), std::move(inotify),
+                                                std::move(timer), std::move(cgroup_parent));
   engine->Start();
   return engine;
 }

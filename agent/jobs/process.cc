@@ -7,8 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <climits>
+#include <map>
+#include <set>
+
+#include "absl/strings/numbers.h"
 
 #include "common/fs.h"
 
@@ -132,6 +138,73 @@ absl::Duration MonotonicNow() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return absl::DurationFromTimespec(ts);
+}
+
+namespace {
+
+// Parent pid and state letter from /proc/PID/stat; false if the process is gone. The command
+// name (field 2) may contain blanks and parentheses, hence the search from the last ')'.
+bool ReadProcStat(pid_t pid, pid_t* ppid, char* state) {
+  absl::StatusOr<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat.ok()) return false;
+  size_t paren = stat->rfind(')');
+  if (paren == std::string::npos || paren + 4 > stat->size()) return false;
+  *state = (*stat)[paren + 2];
+  size_t end = stat->find(' ', paren + 4);
+  int parent = 0;
+  if (!absl::SimpleAtoi(stat->substr(paren + 4, end - (paren + 4)), &parent)) return false;
+  *ppid = parent;
+  return true;
+}
+
+}  // namespace
+
+std::vector<pid_t> ListDescendants(pid_t root) {
+  std::multimap<pid_t, pid_t> children;  // ppid -> pid, live processes only
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return {};
+  while (struct dirent* ent = ::readdir(dir)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(ent->d_name, &pid) || pid <= 0) continue;
+    pid_t ppid;
+    char state;
+    if (ReadProcStat(pid, &ppid, &state) && state != 'Z' && state != 'X') {
+      children.emplace(ppid, pid);
+    }
+  }
+  ::closedir(dir);
+  std::vector<pid_t> out;
+  std::vector<pid_t> frontier = {root};
+  std::set<pid_t> seen = {root};
+  while (!frontier.empty()) {
+    pid_t parent = frontier.back();
+    frontier.pop_back();
+    auto [begin, end] = children.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+      if (!seen.insert(it->second).second) continue;
+      out.push_back(it->second);
+      frontier.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+int SignalDescendants(pid_t root, int sig) {
+  std::vector<pid_t> pids = ListDescendants(root);
+  std::set<pid_t> family(pids.begin(), pids.end());
+  family.insert(root);
+  int signalled = 0;
+  for (pid_t pid : pids) {
+    absl::StatusOr<UniqueFd> pidfd = PidfdOpen(pid);
+    if (!pidfd.ok()) continue;  // already gone
+    pid_t ppid;
+    char state;
+    // With the pidfd held the pid cannot be reused; if its parent is still one of ours (or
+    // it was reparented to root, the subreaper), it is still the process we listed.
+    if (!ReadProcStat(pid, &ppid, &state) || family.count(ppid) == 0) continue;
+    if (PidfdSendSignal(pidfd->get(), sig).ok()) ++signalled;
+  }
+  return signalled;
 }
 
 std::vector<std::string> ProcessCmdline(pid_t pid) {

@@ -53,6 +53,15 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
 // Time since boot on CLOCK_MONOTONIC: immune to wall clock jumps.
 absl::Duration MonotonicNow();
 
+// Every live (non-zombie) descendant of `root`, from one scan of /proc: children first, then
+// their children, and so on. A snapshot: processes may fork or exit meanwhile.
+std::vector<pid_t> ListDescendants(pid_t root);
+
+// Sends `sig` to every live descendant of `root`; returns how many were signalled. Each pid is
+// pinned with a pidfd and its parent checked again before the signal, so a pid that exited and
+// was reused by an unrelated process meanwhile is not hit.
+int SignalDescendants(pid_t root, int sig);
+
 // The NUL-separated /proc/PID/cmdline, or an empty vector.
 std::vector<std::string> ProcessCmdline(pid_t pid);
 

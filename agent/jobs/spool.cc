@@ -15,7 +15,8 @@ JobPaths::JobPaths(std::string job_dir)
       stdin_path(dir + "/stdin"),
       shim_pid(dir + "/shim.pid"),
       shim_log(dir + "/shim.log"),
-      reported(dir + "/reported") {}
+      reported(dir + "/reported"),
+      cgroup(dir + "/cgroup") {}
 
 bool IsValidJid(std::string_view jid) {
   if (jid.empty() || jid.size() > 128 || jid == "." || jid == "..") return false;
@@ -37,7 +38,9 @@ nlohmann::json ShimSpecToJson(const ShimSpec& spec) {
           {"env", env},
           {"cwd", spec.job.cwd},
           {"kill_grace_ms", spec.kill_grace_ms},
-          {"max_inline_output", spec.max_inline_output}};
+          {"max_inline_output", spec.max_inline_output},
+          {"max_stored_output", spec.max_stored_output},
+          {"cgroup_parent", spec.cgroup_parent}};
 }
 
 absl::StatusOr<ShimSpec> ShimSpecFromJson(const nlohmann::json& j) {
@@ -54,6 +57,8 @@ absl::StatusOr<ShimSpec> ShimSpecFromJson(const nlohmann::json& j) {
     spec.job.cwd = j.value("cwd", std::string());
     spec.kill_grace_ms = j.value("kill_grace_ms", int64_t{5000});
     spec.max_inline_output = j.value("max_inline_output", uint64_t{1} << 20);
+    spec.max_stored_output = j.value("max_stored_output", uint64_t{16} << 20);
+    spec.cgroup_parent = j.value("cgroup_parent", std::string());
     return spec;
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("bad job spec: ", e.what()));

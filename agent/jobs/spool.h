@@ -28,7 +28,12 @@ struct JobPaths {
   std::string shim_pid;    // written by the shim itself, read when re-adopting
   std::string shim_log;    // the shim's own stdout/stderr, for diagnosing the shim
   std::string reported;    // exists once the final result went through on_event
+  std::string cgroup;      // the job's cgroup directory, when the shim made one
 };
+
+// The shim's exit code when it could not write status.json because the spool's filesystem is
+// full (EX_TEMPFAIL): the engine then reports the job lost and says why.
+constexpr int kShimExitSpoolFull = 75;
 
 // A jid is one path component of safe characters (Ansible's look like j123.456).
 bool IsValidJid(std::string_view jid);
@@ -38,6 +43,9 @@ struct ShimSpec {
   JobSpec job;
   int64_t kill_grace_ms = 5000;
   uint64_t max_inline_output = 1u << 20;
+  uint64_t max_stored_output = 16u << 20;  // per stream, in the spool
+  // Where to make the job's cgroup (see cgroup.h); empty: process group + subreaper only.
+  std::string cgroup_parent;
 };
 
 nlohmann::json ShimSpecToJson(const ShimSpec& spec);
