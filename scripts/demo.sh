@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 scripts/deps.sh
 echo "== building (first time: several minutes; ccache makes it quick afterwards)"
-scripts/build.sh build >/dev/null
+TARGETS="tachyon tachyon-controller tachyon-agent" scripts/build.sh build >/dev/null
 
 BIN=$ROOT/build
 T=$BIN/controller/cli/tachyon

@@ -88,7 +88,11 @@ std::string FormatEvent(Format format, uint64_t seq, const std::string& ts, cons
         if (!msg.empty()) absl::StrAppend(&line, " msg=", Dump(json(msg)));
         continue;
       }
-      absl::StrAppend(&line, " ", k, "=", v.is_string() ? v.get<std::string>() : Dump(v));
+      // Plain words stay bare; anything with spaces or control characters is quoted as JSON,
+      // so one event is always one line.
+      bool bare = v.is_string() && !v.get<std::string>().empty() &&
+                  v.get<std::string>().find_first_of(" \t\r\n\"\\") == std::string::npos;
+      absl::StrAppend(&line, " ", k, "=", bare ? v.get<std::string>() : Dump(v));
     }
   }
   return line + "\n";

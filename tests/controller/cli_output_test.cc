@@ -47,6 +47,12 @@ TEST(CliOutputTest, EventLines) {
   EXPECT_EQ(text, "7 ts job_finished host=web01 jid=j1.2 rc=0 state=succeeded\n");
 }
 
+TEST(CliOutputTest, OneEventIsOneLine) {
+  json data = {{"stream", "stdout"}, {"data", "two\nlines"}};
+  EXPECT_EQ(FormatEvent(Format::kText, 3, "ts", "job_output", "h", "j1.1", "", data),
+            "3 ts job_output host=h jid=j1.1 data=\"two\\nlines\" stream=stdout\n");
+}
+
 TEST(CliOutputTest, ExitCodes) {
   EXPECT_EQ(ExitCodeFor(false, false), 0);
   EXPECT_EQ(ExitCodeFor(true, true), 2);
