@@ -114,8 +114,11 @@ struct RegexOptions {
 absl::StatusOr<std::regex> CompileRegex(const std::string& pattern, const RegexOptions& options);
 // Converts a Python replacement string (\1, \g<1>) to std::regex's format ($1).
 std::string PythonReplacement(const std::string& repl);
-// Inputs longer than this are rejected: std::regex backtracks recursively.
-inline constexpr size_t kMaxRegexInput = 256 * 1024;
+// Bounds on the text a regex runs over. Patterns with back-references need std::regex's
+// backtracking executor, which recurses once per input character, so their bound is small.
+inline constexpr size_t kMaxRegexInput = 64 * 1024;
+inline constexpr size_t kMaxBacktrackingRegexInput = 4 * 1024;
+absl::Status CheckRegexInput(const std::regex& re, size_t length);
 // Globals: range, lookup, query/q, dict, namespace.
 std::optional<Value> Global(Evaluator& ev, std::string_view name);
 

@@ -471,6 +471,7 @@ absl::StatusOr<Value> RegexSearch(const std::string& s, const std::string& patte
     indexes.push_back(static_cast<size_t>(*n));
   }
   ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern, options));
+  RETURN_IF_ERROR(CheckRegexInput(re, s.size()));
   std::smatch m;
   if (!std::regex_search(s, m, re)) return Value(Json(nullptr));
   if (indexes.empty()) return Value(Json(m.str(0)));
@@ -1106,7 +1107,6 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
       return Fail(absl::StrCat(name, " expects a string, got ", PythonTypeName(v)));
     }
     const std::string s = ToText(v);
-    if (s.size() > kMaxRegexInput) return absl::ResourceExhaustedError("regex input too large");
     if (name == "regex_search") {
       if (args.values.empty()) return Fail("regex_search() missing 1 required positional argument: 'regex'");
       ASSIGN_OR_RETURN(Json pattern, RequireJson(args.values[0]));
@@ -1134,6 +1134,7 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
       options.ignorecase = ArgBool(a, 2, false);
     }
     ASSIGN_OR_RETURN(std::regex re, CompileRegex(ToText(pattern), options));
+    RETURN_IF_ERROR(CheckRegexInput(re, s.size()));
     if (name == "regex_replace") {
       ASSIGN_OR_RETURN(Json repl, ArgJson(a, 1, Json("")));
       const std::string fmt = PythonReplacement(ToText(repl));

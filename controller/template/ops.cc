@@ -189,9 +189,10 @@ absl::StatusOr<std::string> FormatValue(const Json& v, const Spec& spec) {
   } else if (type == 'f' || type == 'F') {
     body = absl::StrFormat("%.*f", precision, mag);
   } else if (type == 'e' || type == 'E') {
-    body = absl::StrFormat(type == 'e' ? "%.*e" : "%.*E", precision, mag);
+    body = type == 'e' ? absl::StrFormat("%.*e", precision, mag) : absl::StrFormat("%.*E", precision, mag);
   } else if (type == 'g' || type == 'G') {
-    body = absl::StrFormat(type == 'g' ? "%.*g" : "%.*G", std::max(precision, 1), mag);
+    body = type == 'g' ? absl::StrFormat("%.*g", std::max(precision, 1), mag)
+                       : absl::StrFormat("%.*G", std::max(precision, 1), mag);
   } else if (type == '%') {
     body = absl::StrFormat("%.*f%%", precision, mag * 100);
   } else {

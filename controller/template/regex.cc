@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "controller/template/eval.h"
 
@@ -48,14 +50,44 @@ absl::StatusOr<std::regex> CompileRegex(const std::string& pattern, const RegexO
     }
     p.push_back(pattern[i]);
   }
+  // std::regex's compiler recurses per nesting level.
+  int depth = 0, max_depth = 0;
+  for (size_t k = 0; k < p.size(); ++k) {
+    if (p[k] == '\\') {
+      ++k;
+    } else if (p[k] == '(') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (p[k] == ')') {
+      --depth;
+    }
+  }
+  if (max_depth > 50 || p.size() > 4096) {
+    return absl::ResourceExhaustedError("regular expression is too large or nested too deeply");
+  }
   auto flags = std::regex::ECMAScript;
   if (icase) flags |= std::regex::icase;
   if (multiline) flags |= std::regex::multiline;
+  try {
+    // The polynomial (breadth-first) executor keeps stack use independent of the input length;
+    // the default backtracking one recurses per character. It cannot do back-references.
+    return std::regex(p, flags | std::regex_constants::__polynomial);
+  } catch (const std::regex_error&) {
+  }
   try {
     return std::regex(p, flags);
   } catch (const std::regex_error& e) {
     return absl::InvalidArgumentError(absl::StrCat("invalid regular expression '", pattern, "': ", e.what()));
   }
+}
+
+absl::Status CheckRegexInput(const std::regex& re, size_t length) {
+  const bool backtracking = !(re.flags() & std::regex_constants::__polynomial);
+  const size_t limit = backtracking ? kMaxBacktrackingRegexInput : kMaxRegexInput;
+  if (length > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "regular expression input of ", length, " bytes exceeds the limit of ", limit, " bytes"));
+  }
+  return absl::OkStatus();
 }
 
 std::string PythonReplacement(const std::string& repl) {

@@ -96,8 +96,8 @@ absl::StatusOr<Value> RegexTest(const Json& value, const std::vector<std::option
     match_type = a[3]->json().get<std::string>();
   }
   const std::string& s = value.get_ref<const std::string&>();
-  if (s.size() > kMaxRegexInput) return absl::ResourceExhaustedError("regex input too large");
   ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern, options));
+  RETURN_IF_ERROR(CheckRegexInput(re, s.size()));
   if (match_type == "match") {
     return Value(Json(std::regex_search(s, re, std::regex_constants::match_continuous)));
   }
