@@ -229,6 +229,9 @@ class JobEngineImpl : public JobEngine {
     UniqueFd pidfd;
     bool is_child = true;  // false for shims adopted after a restart: not ours to reap
     bool cleanup_requested = false;
+    // Where live output starts: 0 for a job this engine started; for a re-adopted one, the
+    // size of its stdout/stderr when it was adopted.
+    uint64_t live_start[2] = {0, 0};
   };
 
   // Live output of one stream of a running job. Engine thread only.
@@ -333,6 +336,13 @@ class JobEngineImpl : public JobEngine {
       }
       if (std::optional<Shim> shim = FindLiveShim(paths)) {
         TLOG(Info) << "job " << jid << ": re-adopted shim pid " << shim->pid;
+        const std::string* files[2] = {&paths.stdout_path, &paths.stderr_path};
+        for (int i = 0; i < 2; ++i) {
+          struct stat st;
+          if (::stat(files[i]->c_str(), &st) == 0) {
+            shim->live_start[i] = static_cast<uint64_t>(st.st_size);
+          }
+        }
         running_.emplace(jid, std::move(*shim));
         continue;
       }
@@ -404,7 +414,11 @@ class JobEngineImpl : public JobEngine {
 
   void Run() {
     std::vector<struct pollfd> fds;
-    std::vector<std::pair<std::string, bool>> running;  // jid, adopted
+    struct Running {
+      std::string jid;
+      uint64_t live_start[2];
+    };
+    std::vector<Running> running;
     constexpr size_t kFixed = 3;  // wake, inotify, timer; then one pidfd per running job
     while (true) {
       std::deque<JobEvent> events;
@@ -421,13 +435,13 @@ class JobEngineImpl : public JobEngine {
         events.swap(pending_events_);
         for (const auto& [jid, shim] : running_) {
           fds.push_back({shim.pidfd.get(), POLLIN, 0});
-          running.emplace_back(jid, !shim.is_child);
+          running.push_back({jid, {shim.live_start[0], shim.live_start[1]}});
         }
       }
       for (const JobEvent& e : events) Emit(e);
       // After kStarted: live output of a job never precedes its start.
-      for (const auto& [jid, adopted] : running) {
-        if (live_.count(jid) == 0) StartLive(jid, adopted);
+      for (const Running& r : running) {
+        if (live_.count(r.jid) == 0) StartLive(r.jid, r.live_start);
       }
       int n = ::poll(fds.data(), fds.size(), -1);
       if (n < 0) {
@@ -448,7 +462,7 @@ class JobEngineImpl : public JobEngine {
         SweepRetention();
       }
       for (size_t i = kFixed; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) OnShimExit(running[i - kFixed].first);
+        if (fds[i].revents != 0) OnShimExit(running[i - kFixed].jid);
       }
     }
     // The engine stops; the shims go on. A later engine picks up their output from there.
@@ -456,10 +470,10 @@ class JobEngineImpl : public JobEngine {
     live_.clear();
   }
 
-  // Live output: starts watching a running job's stdout/stderr. A job this engine started is
-  // sent from byte 0; a re-adopted one from where its files are now (what came before was
-  // either sent by the previous engine or is in the final result anyway).
-  void StartLive(const std::string& jid, bool adopted) {
+  // Live output: starts watching a running job's stdout/stderr from `start`: byte 0 for a job
+  // this engine started, where the files were at adoption for a re-adopted one (what came
+  // before was sent by the previous engine, and is in the final result anyway).
+  void StartLive(const std::string& jid, const uint64_t start[2]) {
     LiveJob& live = live_[jid];
     JobPaths paths(JobDir(jid));
     live.streams[0].name = "stdout";
@@ -479,10 +493,7 @@ class JobEngineImpl : public JobEngine {
         continue;
       }
       watches_[stream.wd] = {jid, i};
-      if (adopted) {
-        struct stat st;
-        if (::stat(stream.path.c_str(), &st) == 0) stream.offset = static_cast<uint64_t>(st.st_size);
-      }
+      stream.offset = start[i];
       // Watch first, then read: whatever was written before the watch existed is sent now,
       // whatever comes after raises IN_MODIFY.
       ReadLive(jid, &stream);
@@ -676,8 +687,7 @@ absl::StatusOr<std::unique_ptr<JobEngine>> JobEngine::Create(Options options,
   // bunches sweeps.
   UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (!timer.valid()) return ErrnoStatus(errno, "timerfd_create");
-  absl::Duration every =
-      std::max(absl::Seconds(1), std::min(kSweepInterval, options.retention));
+  absl::Duration every = std::max(absl::Seconds(1), std::min(kSweepInterval, options.retention));
   struct itimerspec spec = {};
   spec.it_interval = absl::ToTimespec(every);
   spec.it_value = spec.it_interval;

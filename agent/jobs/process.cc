@@ -1,5 +1,6 @@
 #include "agent/jobs/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -7,15 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <cerrno>
 #include <climits>
 #include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
-
 #include "common/fs.h"
 
 extern char** environ;

@@ -109,9 +109,8 @@ class OutputSink {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         // A full spool disk: keep draining the child, store nothing more, say it was cut.
-        std::string msg =
-            absl::StrCat("tachyon-shim[", getpid(), "]: write ", path_, ": ", strerror(errno),
-                         "; discarding the rest of this stream\n");
+        std::string msg = absl::StrCat("tachyon-shim[", getpid(), "]: write ", path_, ": ",
+                                       strerror(errno), "; discarding the rest of this stream\n");
         (void)!::write(2, msg.data(), msg.size());
         file_.Reset();
         truncated_ = true;
@@ -370,7 +369,8 @@ class Shim {
       }
       if (child_info_) {
         // Descendants reparented to us since the last sweep get the same treatment.
-        if (ending != Ending::kNormal && sig.child && children_left) SignalDescendants(getpid(), SIGKILL);
+        if (ending != Ending::kNormal && sig.child && children_left)
+          SignalDescendants(getpid(), SIGKILL);
         continue;
       }
       if (sig.kill && phase == Phase::kRunning) {
@@ -531,7 +531,7 @@ class Shim {
   UniqueFd signal_fd_;
   std::optional<JobCgroup> cgroup_;
   pid_t child_pid_ = -1;
-  std::optional<siginfo_t> child_info_;         // set once the child is reaped
+  std::optional<siginfo_t> child_info_;            // set once the child is reaped
   std::optional<absl::Duration> child_exit_mono_;  // when it was reaped
 };
 

@@ -700,7 +700,6 @@ TEST_F(JobEngineTest, ShimsOutliveTheEngineAndAreReadopted) {
   EXPECT_THAT(engine_->KnownJobs(), ElementsAre("j20.1", "j20.2"));
 }
 
-
 // --- Bounded stored output -------------------------------------------------------------------
 
 TEST_F(JobEngineTest, StoredOutputIsCappedWithOneMarker) {
@@ -737,18 +736,21 @@ TEST_F(JobEngineTest, OutputFloodKeepsMemoryFlat) {
   absl::Time start = absl::Now();
   JobState state;
   // $PPID of the job's shell is the shim: its peak RSS, read once the flood has gone through.
-  Json r = Run(Spec("j31.1", "shell",
-                    {{"cmd", absl::StrCat("head -c ", flood,
-                                          " /dev/zero | tr '\\0' a; grep VmHWM /proc/$PPID/status >&2")}},
-                    600),
-               &state);
+  Json r = Run(
+      Spec("j31.1", "shell",
+           {{"cmd", absl::StrCat("head -c ", flood,
+                                 " /dev/zero | tr '\\0' a; grep VmHWM /proc/$PPID/status >&2")}},
+           600),
+      &state);
   absl::Duration took = absl::Now() - start;
   int64_t engine_peak = StatusKiB(*ReadFile("/proc/self/status"), "VmHWM");
   int64_t shim_peak = StatusKiB(r["stderr"].get<std::string>(), "VmHWM");
-  std::printf("flood of %lld bytes in %s: shim peak RSS %lld KiB, engine process peak RSS %lld KiB (was %lld KiB)\n",
-              static_cast<long long>(flood), absl::FormatDuration(took).c_str(),
-              static_cast<long long>(shim_peak), static_cast<long long>(engine_peak),
-              static_cast<long long>(engine_before));
+  std::printf(
+      "flood of %lld bytes in %s: shim peak RSS %lld KiB, engine process peak RSS %lld KiB (was "
+      "%lld KiB)\n",
+      static_cast<long long>(flood), absl::FormatDuration(took).c_str(),
+      static_cast<long long>(shim_peak), static_cast<long long>(engine_peak),
+      static_cast<long long>(engine_before));
   EXPECT_EQ(state, JobState::kSucceeded);
   EXPECT_EQ(r["stdout_truncated"], true);
   struct stat st;
@@ -767,8 +769,9 @@ TEST_F(JobEngineTest, OutputDrainAfterExitIsBounded) {
   std::string pidfile = work_ + "/holder";
   JobState state;
   absl::Time start = absl::Now();
-  Json r = Run(Spec("j32.1", "shell", {{"cmd", "sleep 1000 & echo $! > " + pidfile + "; echo bye"}}),
-               &state);
+  Json r =
+      Run(Spec("j32.1", "shell", {{"cmd", "sleep 1000 & echo $! > " + pidfile + "; echo bye"}}),
+          &state);
   pid_t holder = ReadPid(pidfile);
   ASSERT_GT(holder, 0);
   strays_.push_back(holder);
@@ -784,10 +787,11 @@ TEST_F(JobEngineTest, LiveOutputWhileRunning) {
   StartEngine();
   std::string fifo = work_ + "/go";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  ASSERT_TRUE(engine_
-                  ->Submit(Spec("j33.1", "shell",
-                                {{"cmd", "echo one; echo uno >&2; read x < " + fifo + "; echo two"}}))
-                  .ok());
+  ASSERT_TRUE(
+      engine_
+          ->Submit(Spec("j33.1", "shell",
+                        {{"cmd", "echo one; echo uno >&2; read x < " + fifo + "; echo two"}}))
+          .ok());
   // "one" arrives while the job is still blocked on the fifo: live, not with the result.
   ASSERT_TRUE(events_.WaitFor([](const JobEvent& e) {
     return e.jid == "j33.1" && e.kind == JobEvent::Kind::kOutput && e.stream == "stdout";
@@ -839,7 +843,7 @@ TEST_F(JobEngineTest, ReadoptedJobFinishesOnceAndResumesLiveOutput) {
     ASSERT_TRUE(first.WaitFor([](const JobEvent& e) {
       return e.kind == JobEvent::Kind::kOutput && e.data == "before\n";
     }));
-  }  // engine A goes; its shim does not
+  }               // engine A goes; its shim does not
   StartEngine();  // engine B, same spool
   UniqueFd go(open(fifo.c_str(), O_RDWR | O_CLOEXEC));
   ASSERT_TRUE(go.valid());
