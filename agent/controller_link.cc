@@ -20,13 +20,20 @@ namespace {
 
 v1::JobState ToProtoState(jobs::JobState s) {
   switch (s) {
-    case jobs::JobState::kPending: return v1::JOB_STATE_PENDING;
-    case jobs::JobState::kRunning: return v1::JOB_STATE_RUNNING;
-    case jobs::JobState::kSucceeded: return v1::JOB_STATE_SUCCEEDED;
-    case jobs::JobState::kFailed: return v1::JOB_STATE_FAILED;
-    case jobs::JobState::kTimedOut: return v1::JOB_STATE_TIMED_OUT;
-    case jobs::JobState::kKilled: return v1::JOB_STATE_KILLED;
-    case jobs::JobState::kLost: return v1::JOB_STATE_LOST;
+    case jobs::JobState::kPending:
+      return v1::JOB_STATE_PENDING;
+    case jobs::JobState::kRunning:
+      return v1::JOB_STATE_RUNNING;
+    case jobs::JobState::kSucceeded:
+      return v1::JOB_STATE_SUCCEEDED;
+    case jobs::JobState::kFailed:
+      return v1::JOB_STATE_FAILED;
+    case jobs::JobState::kTimedOut:
+      return v1::JOB_STATE_TIMED_OUT;
+    case jobs::JobState::kKilled:
+      return v1::JOB_STATE_KILLED;
+    case jobs::JobState::kLost:
+      return v1::JOB_STATE_LOST;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
@@ -37,11 +44,12 @@ v1::AgentMessage ToProto(const OutboxEvent& e) {
   ev->set_seq(e.seq);
   ev->set_jid(e.event.jid);
   ev->set_kind(e.event.kind == jobs::JobEvent::Kind::kStarted ? v1::JobEvent::KIND_STARTED
-                                                               : v1::JobEvent::KIND_FINISHED);
+                                                              : v1::JobEvent::KIND_FINISHED);
   ev->set_state(ToProtoState(e.event.state));
   ev->set_ts_unix_ms(e.ts_unix_ms);
   if (e.event.kind == jobs::JobEvent::Kind::kFinished) {
-    ev->set_result_json(e.event.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    ev->set_result_json(
+        e.event.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   return m;
 }
@@ -179,13 +187,15 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
         js.timeout_seconds = spec.timeout_seconds();
         js.env.insert(spec.env().begin(), spec.env().end());
         js.cwd = spec.cwd();
-        absl::Status st = js.args.is_object()
-                              ? engine_->Submit(js)
-                              : absl::InvalidArgumentError("module arguments are not a JSON object");
+        absl::Status st =
+            js.args.is_object()
+                ? engine_->Submit(js)
+                : absl::InvalidArgumentError("module arguments are not a JSON object");
         ack->set_accepted(st.ok());
         if (!st.ok()) {
           ack->set_error(std::string(st.message()));
-          TLOG(Warning) << "job " << spec.jid() << " (" << spec.module() << ") refused: " << st.message();
+          TLOG(Warning) << "job " << spec.jid() << " (" << spec.module()
+                        << ") refused: " << st.message();
         } else {
           TLOG(Info) << "job " << spec.jid() << " (" << spec.module() << ") accepted";
         }
@@ -243,7 +253,9 @@ ControllerLink::ControllerLink(Options options, jobs::JobEngine* engine, Outbox*
 
 ControllerLink::~ControllerLink() { Stop(); }
 
-void ControllerLink::Start() { thread_ = std::thread([this] { Run(); }); }
+void ControllerLink::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void ControllerLink::Stop() {
   {

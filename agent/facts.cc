@@ -37,8 +37,8 @@ std::map<std::string, std::string> ReadOsRelease() {
 // Ansible's os_family for the common distributions.
 std::string OsFamily(const std::string& id, const std::string& id_like) {
   static const std::map<std::string, std::string> kFamily = {
-      {"debian", "Debian"}, {"ubuntu", "Debian"}, {"rhel", "RedHat"},  {"centos", "RedHat"},
-      {"fedora", "RedHat"}, {"rocky", "RedHat"},  {"almalinux", "RedHat"}, {"sles", "Suse"},
+      {"debian", "Debian"}, {"ubuntu", "Debian"},  {"rhel", "RedHat"},      {"centos", "RedHat"},
+      {"fedora", "RedHat"}, {"rocky", "RedHat"},   {"almalinux", "RedHat"}, {"sles", "Suse"},
       {"opensuse", "Suse"}, {"arch", "Archlinux"}, {"alpine", "Alpine"}};
   if (auto it = kFamily.find(id); it != kFamily.end()) return it->second;
   std::istringstream like(id_like);
@@ -86,7 +86,8 @@ Facts GatherFacts() {
       if (a->ifa_addr == nullptr || (a->ifa_flags & IFF_LOOPBACK)) continue;
       if (a->ifa_addr->sa_family != AF_INET && a->ifa_addr->sa_family != AF_INET6) continue;
       char buf[NI_MAXHOST];
-      socklen_t len = a->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+      socklen_t len =
+          a->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
       if (::getnameinfo(a->ifa_addr, len, buf, sizeof(buf), nullptr, 0, NI_NUMERICHOST) == 0) {
         f.ip_addresses.emplace_back(buf);
       }

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -51,8 +51,10 @@ absl::StatusOr<OutboxEvent> OutboxEventFromJson(const json& j) {
     e.ordinal = j.at("ordinal").get<uint64_t>();
     e.seq = j.at("seq").get<uint64_t>();
     std::string kind = j.at("kind").get<std::string>();
-    if (kind != "started" && kind != "finished") return absl::DataLossError("unknown event kind " + kind);
-    e.event.kind = kind == "started" ? jobs::JobEvent::Kind::kStarted : jobs::JobEvent::Kind::kFinished;
+    if (kind != "started" && kind != "finished")
+      return absl::DataLossError("unknown event kind " + kind);
+    e.event.kind =
+        kind == "started" ? jobs::JobEvent::Kind::kStarted : jobs::JobEvent::Kind::kFinished;
     e.event.jid = j.at("jid").get<std::string>();
     ASSIGN_OR_RETURN(e.event.state, StateFromName(j.at("state").get<std::string>()));
     e.event.result = j.value("result", json::object());
@@ -100,8 +102,9 @@ absl::Status Outbox::Load() {
   for (const auto& name : names) {
     std::string path = dir_ + "/" + name;
     auto text = ReadFile(path, 64u << 20);
-    absl::StatusOr<OutboxEvent> e = text.ok() ? OutboxEventFromJson(json::parse(*text, nullptr, false))
-                                              : absl::StatusOr<OutboxEvent>(text.status());
+    absl::StatusOr<OutboxEvent> e = text.ok()
+                                        ? OutboxEventFromJson(json::parse(*text, nullptr, false))
+                                        : absl::StatusOr<OutboxEvent>(text.status());
     if (!e.ok()) {
       // A damaged file cannot be delivered; keep it aside for a human, and say so.
       TLOG(Error) << "outbox: " << path << ": " << e.status() << "; moved aside";
@@ -153,14 +156,16 @@ void Outbox::NumberLocked() {
     if (e.seq != 0) continue;
     e.seq = next_seq_++;
     absl::Status st = PersistEventLocked(e);
-    if (!st.ok()) TLOG(Error) << "outbox: cannot renumber event of job " << e.event.jid << ": " << st;
+    if (!st.ok())
+      TLOG(Error) << "outbox: cannot renumber event of job " << e.event.jid << ": " << st;
   }
 }
 
 std::vector<OutboxEvent> Outbox::OnWelcome(uint64_t controller_last_seq) {
   absl::MutexLock lock(&mu_);
   // Numbered events up to the controller's last seq are stored there already.
-  while (!events_.empty() && events_.front().seq != 0 && events_.front().seq <= controller_last_seq) {
+  while (!events_.empty() && events_.front().seq != 0 &&
+         events_.front().seq <= controller_last_seq) {
     if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
     events_.pop_front();
   }

@@ -37,7 +37,7 @@ class LogLine {
 }  // namespace tachyon
 
 // A for-statement (not an if/else) so `if (x) TLOG(Info) << ...;` never dangles an else.
-#define TLOG(level)                                                                  \
+#define TLOG(level)                                                                   \
   for (bool tachyon_log_once_ = ::tachyon::LogEnabled(::tachyon::LogLevel::k##level); \
        tachyon_log_once_; tachyon_log_once_ = false)                                  \
   ::tachyon::LogLine(::tachyon::LogLevel::k##level, __FILE__, __LINE__).stream()

@@ -9,9 +9,9 @@
 #define TACHYON_CONCAT_(a, b) TACHYON_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the caller when not OK.
-#define RETURN_IF_ERROR(expr)                   \
-  do {                                          \
-    ::absl::Status tachyon_status_ = (expr);    \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::absl::Status tachyon_status_ = (expr);           \
     if (!tachyon_status_.ok()) return tachyon_status_; \
   } while (0)
 

@@ -35,8 +35,8 @@ struct AgentJobEvent {
   uint64_t seq = 0;
   std::string jid;
   Kind kind = Kind::kStarted;
-  std::string state;        // "running", or the final state name
-  std::string result_json;  // kFinished only
+  std::string state;          // "running", or the final state name
+  std::string result_json;    // kFinished only
   std::string output_stream;  // kOutput: "stdout" | "stderr"
   uint64_t output_offset = 0;
   std::string output_data;

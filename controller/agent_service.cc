@@ -17,15 +17,24 @@ namespace v1 = tachyon::v1;
 
 std::string StateName(v1::JobState s) {
   switch (s) {
-    case v1::JOB_STATE_PENDING: return "pending";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_TIMED_OUT: return "timed_out";
-    case v1::JOB_STATE_KILLED: return "killed";
-    case v1::JOB_STATE_LOST: return "lost";
-    case v1::JOB_STATE_UNREACHABLE: return "unreachable";
-    default: return "failed";
+    case v1::JOB_STATE_PENDING:
+      return "pending";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_TIMED_OUT:
+      return "timed_out";
+    case v1::JOB_STATE_KILLED:
+      return "killed";
+    case v1::JOB_STATE_LOST:
+      return "lost";
+    case v1::JOB_STATE_UNREACHABLE:
+      return "unreachable";
+    default:
+      return "failed";
   }
 }
 
@@ -155,12 +164,14 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   grpc::Status Handle(const v1::AgentMessage& msg) {
     if (!registered_) {
       if (!msg.has_hello()) {
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message must be a hello");
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the first message must be a hello");
       }
       return HandleHello(msg.hello());
     }
     switch (msg.msg_case()) {
-      case v1::AgentMessage::kEvent: return HandleEvent(msg.event());
+      case v1::AgentMessage::kEvent:
+        return HandleEvent(msg.event());
       case v1::AgentMessage::kDispatchAck: {
         const auto& ack = msg.dispatch_ack();
         auto st = dispatcher_->HandleDispatchAck(name_, ack.jid(), ack.accepted(), ack.error());
@@ -171,8 +182,8 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       }
       case v1::AgentMessage::kActionResult:
         if (!msg.action_result().ok()) {
-          TLOG(Warning) << "agent '" << name_ << "' could not act on job " << msg.action_result().jid()
-                        << ": " << msg.action_result().error();
+          TLOG(Warning) << "agent '" << name_ << "' could not act on job "
+                        << msg.action_result().jid() << ": " << msg.action_result().error();
         }
         return grpc::Status::OK;
       case v1::AgentMessage::kHello:
@@ -239,14 +250,19 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     e.seq = ev.seq();
     e.jid = ev.jid();
     switch (ev.kind()) {
-      case v1::JobEvent::KIND_STARTED: e.kind = AgentJobEvent::Kind::kStarted; break;
+      case v1::JobEvent::KIND_STARTED:
+        e.kind = AgentJobEvent::Kind::kStarted;
+        break;
       case v1::JobEvent::KIND_OUTPUT:
         e.kind = AgentJobEvent::Kind::kOutput;
-        e.output_stream = ev.output().stream() == v1::OutputChunk::STREAM_STDERR ? "stderr" : "stdout";
+        e.output_stream =
+            ev.output().stream() == v1::OutputChunk::STREAM_STDERR ? "stderr" : "stdout";
         e.output_offset = ev.output().offset();
         e.output_data = ev.output().data();
         break;
-      case v1::JobEvent::KIND_FINISHED: e.kind = AgentJobEvent::Kind::kFinished; break;
+      case v1::JobEvent::KIND_FINISHED:
+        e.kind = AgentJobEvent::Kind::kFinished;
+        break;
       default:
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job event without a kind");
     }
@@ -270,7 +286,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   const std::string peer_;
   std::shared_ptr<AgentStream> self_;
   std::shared_ptr<StreamLink> link_;
-  v1::AgentMessage in_;  // touched only by the read path: one read in flight
+  v1::AgentMessage in_;      // touched only by the read path: one read in flight
   bool registered_ = false;  // read path only
 
   absl::Mutex mu_;
@@ -329,10 +345,11 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
     grpc::CallbackServerContext* context) {
   auto identity = tls::PeerIdentity(*context->auth_context());
   if (!identity.ok() || identity->role != pki::Role::kAgent) {
-    std::string who = identity.ok() ? absl::StrCat(pki::RoleName(identity->role), "/", identity->name)
-                                    : std::string(identity.status().message());
-    TLOG(Warning) << "security: AgentService.Connect refused for " << context->peer() << " ("
-                  << who << "): only agent certificates may connect";
+    std::string who = identity.ok()
+                          ? absl::StrCat(pki::RoleName(identity->role), "/", identity->name)
+                          : std::string(identity.status().message());
+    TLOG(Warning) << "security: AgentService.Connect refused for " << context->peer() << " (" << who
+                  << "): only agent certificates may connect";
     return new RejectReactor(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                           "AgentService accepts only agent certificates"));
   }

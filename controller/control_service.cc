@@ -209,9 +209,7 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
     Act(action);
   }
 
-  void OnCancel() override {
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-  }
+  void OnCancel() override { FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
 
   void OnDone() override {
     if (subscribed_) bus_->Unsubscribe(subscription_);
@@ -225,10 +223,17 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
 
   void Act(Action action) {
     switch (action) {
-      case Action::kNone: return;
-      case Action::kWrite: StartWrite(&out_); return;
-      case Action::kFinish: Finish(final_status_); return;
-      case Action::kPump: Pump(); return;
+      case Action::kNone:
+        return;
+      case Action::kWrite:
+        StartWrite(&out_);
+        return;
+      case Action::kFinish:
+        Finish(final_status_);
+        return;
+      case Action::kPump:
+        Pump();
+        return;
     }
   }
 
@@ -373,8 +378,8 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
   bool last_write_ends_stream_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Event> batch_ ABSL_GUARDED_BY(mu_);
-  v1::Event out_;                // the write in flight; touched only while busy_
-  grpc::Status final_status_;    // set once, before Finish
+  v1::Event out_;              // the write in flight; touched only while busy_
+  grpc::Status final_status_;  // set once, before Finish
 };
 
 class RejectEvents final : public grpc::ServerWriteReactor<v1::Event> {
@@ -421,7 +426,8 @@ grpc::ServerWriteReactor<v1::ExecUpdate>* ControlServiceImpl::Exec(grpc::Callbac
   params.pattern = req->pattern();
   params.module = req->module().empty() ? "command" : req->module();
   if (req->argv_size() > 0) {
-    if (!req->args().empty()) return invalid("give the command either with -a or after --, not both");
+    if (!req->args().empty())
+      return invalid("give the command either with -a or after --, not both");
     params.args = {{"argv", json::array()}};
     for (const auto& w : req->argv()) params.args["argv"].push_back(w);
   } else {
@@ -480,8 +486,11 @@ grpc::ServerUnaryReactor* ControlServiceImpl::CleanupJob(grpc::CallbackServerCon
   if (!job.ok()) return Done(ctx, ToGrpc(job.status()));
   resp->set_host(job->host);
   resp->set_state(StateEnum(job->state));
-  resp->set_result_json(Dump({{"ansible_job_id", req->jid()}, {"erased", req->jid()},
-                              {"changed", false}, {"started", 1}, {"finished", 1}}));
+  resp->set_result_json(Dump({{"ansible_job_id", req->jid()},
+                              {"erased", req->jid()},
+                              {"changed", false},
+                              {"started", 1},
+                              {"finished", 1}}));
   return Done(ctx, grpc::Status::OK);
 }
 

@@ -13,8 +13,8 @@ namespace tachyon::controller {
 using nlohmann::json;
 
 bool IsFinalState(const std::string& state) {
-  static const std::set<std::string> kFinal = {"succeeded", "failed", "timed_out", "killed",
-                                               "lost",      "unreachable"};
+  static const std::set<std::string> kFinal = {"succeeded", "failed", "timed_out",
+                                               "killed",    "lost",   "unreachable"};
   return kFinal.count(state) > 0;
 }
 
@@ -204,7 +204,8 @@ void Dispatcher::ExpireDelivery(const std::string& jid) {
   FinishJob(jid, (*job)->host, "unreachable",
             {{"unreachable", true},
              {"changed", false},
-             {"msg", absl::StrCat("never delivered: agent ", (*job)->host, " did not accept the job within ",
+             {"msg", absl::StrCat("never delivered: agent ", (*job)->host,
+                                  " did not accept the job within ",
                                   absl::FormatDuration(options_.delivery_timeout))}})
       .IgnoreError();
 }
@@ -219,11 +220,12 @@ absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJob
   }
   if (event.kind == AgentJobEvent::Kind::kOutput) {
     // Live output is best effort and unnumbered: the final result carries the output anyway.
-    return bus_->Publish(MakeEvent("job_output", agent, event.jid,
-                                   {{"stream", event.output_stream},
-                                    {"offset", event.output_offset},
-                                    {"data", event.output_data}},
-                                   job->rollout_id))
+    return bus_
+        ->Publish(MakeEvent("job_output", agent, event.jid,
+                            {{"stream", event.output_stream},
+                             {"offset", event.output_offset},
+                             {"data", event.output_data}},
+                            job->rollout_id))
         .status();
   }
   return bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
@@ -239,16 +241,18 @@ absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJob
           result["started"] = 1;
           result["finished"] = 1;
           std::string state = IsFinalState(event.state) ? event.state : "failed";
-          ASSIGN_OR_RETURN(bool updated,
-                           store_->UpdateJob(event.jid, state, result.dump(-1, ' ', false,
-                                                                           json::error_handler_t::replace),
-                                             absl::Now()));
+          ASSIGN_OR_RETURN(
+              bool updated,
+              store_->UpdateJob(event.jid, state,
+                                result.dump(-1, ' ', false, json::error_handler_t::replace),
+                                absl::Now()));
           if (!updated) {
             TLOG(Warning) << "job " << event.jid << " already has a final result; "
                           << "agent '" << agent << "' reported another (" << state << "), ignored";
             return absl::OkStatus();
           }
-          json data = {{"state", state}, {"status", OutcomeStatus(state, result)}, {"result", result}};
+          json data = {
+              {"state", state}, {"status", OutcomeStatus(state, result)}, {"result", result}};
           return emit(MakeEvent("job_finished", agent, event.jid, std::move(data), job->rollout_id))
               .status();
         }
@@ -315,7 +319,8 @@ absl::StatusOr<store::JobRecord> Dispatcher::KillJob(const std::string& jid) {
   ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
   if (!job) return absl::NotFoundError("could not find job");
   if (IsFinalState(job->state)) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", jid, " already finished (", job->state, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", jid, " already finished (", job->state, ")"));
   }
   auto link = LinkFor(job->host);
   if (!link || !link->SendKill(jid)) {
@@ -328,8 +333,8 @@ absl::StatusOr<store::JobRecord> Dispatcher::CleanupJob(const std::string& jid) 
   ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
   if (!job) return absl::NotFoundError("could not find job");
   if (!IsFinalState(job->state)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", jid, " is still ", job->state, "; kill it first (tachyon job kill ", jid, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", jid, " is still ", job->state, "; kill it first (tachyon job kill ", jid, ")"));
   }
   // The agent may be away; its spool retention removes the data then. Our record goes now.
   if (auto link = LinkFor(job->host)) link->SendCleanup(jid);

@@ -84,10 +84,13 @@ void ExecSession::Run() {
 
   auto launch = [&](const std::string& host) {
     if (!dispatcher_->IsConnected(host)) {
-      Emit({host, "unreachable", "",
+      Emit({host,
+            "unreachable",
+            "",
             {{"unreachable", true},
              {"changed", false},
-             {"msg", absl::StrCat("Failed to connect to the host: agent ", host, " is not connected")}}});
+             {"msg",
+              absl::StrCat("Failed to connect to the host: agent ", host, " is not connected")}}});
       return;
     }
     DispatchRequest req;
@@ -103,7 +106,9 @@ void ExecSession::Run() {
     }
     jids_.insert(*jid);
     if (fire_and_forget) {
-      Emit({host, "started", *jid,
+      Emit({host,
+            "started",
+            *jid,
             {{"ansible_job_id", *jid}, {"started", 1}, {"finished", 0}, {"changed", true}}});
     } else {
       ++waiting;
@@ -116,7 +121,8 @@ void ExecSession::Run() {
       if (cancelled_) break;
     }
     // Fill free forks (poll 0 jobs hold none).
-    while (next < hosts_.size() && (fire_and_forget || waiting < static_cast<size_t>(params_.forks))) {
+    while (next < hosts_.size() &&
+           (fire_and_forget || waiting < static_cast<size_t>(params_.forks))) {
       launch(hosts_[next++]);
     }
     if (waiting == 0 && next >= hosts_.size()) break;

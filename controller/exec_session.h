@@ -66,7 +66,7 @@ class ExecSession : public std::enable_shared_from_this<ExecSession> {
   std::condition_variable cv_;
   bool cancelled_ = false;
   std::deque<store::EventRecord> finished_;  // job_finished events on our hosts
-  std::set<std::string> jids_;  // session thread only: jobs still awaited
+  std::set<std::string> jids_;               // session thread only: jobs still awaited
   UpdateFn on_update_;
   DoneFn on_done_;
   uint64_t subscription_ = 0;

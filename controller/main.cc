@@ -1,10 +1,10 @@
 // tachyon-controller: flags, signals and wiring only.
 
+#include <grpcpp/grpcpp.h>
+
 #include <fstream>
 #include <iostream>
 #include <memory>
-
-#include <grpcpp/grpcpp.h>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -61,16 +61,15 @@ int main(int argc, char** argv) {
   }
 
   tachyon::controller::EventBus bus(store->get());
-  tachyon::controller::Dispatcher dispatcher(store->get(), &bus,
-                                              {absl::Seconds(delivery_timeout)});
+  tachyon::controller::Dispatcher dispatcher(store->get(), &bus, {absl::Seconds(delivery_timeout)});
   if (auto st = dispatcher.Recover(); !st.ok()) {
     TLOG(Error) << "recovering state: " << st;
     return 1;
   }
   dispatcher.StartTimers();
   tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
-  tachyon::controller::ControlServiceImpl control_service(
-      &dispatcher, &bus, store->get(), {default_timeout});
+  tachyon::controller::ControlServiceImpl control_service(&dispatcher, &bus, store->get(),
+                                                          {default_timeout});
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -56,12 +56,12 @@ std::unique_ptr<v1::ControlService::Stub> MakeStub(const Connection& conn, std::
   return v1::ControlService::NewStub(grpc::CreateCustomChannel(conn.controller, *creds, args));
 }
 
-#define TACHYON_STUB_OR_RETURN(stub, conn)                 \
-  std::string stub##_error;                                \
-  auto stub = MakeStub(conn, &stub##_error);               \
-  if (!stub) {                                             \
-    std::cerr << "tachyon: " << stub##_error << "\n";      \
-    return 5;                                              \
+#define TACHYON_STUB_OR_RETURN(stub, conn)            \
+  std::string stub##_error;                           \
+  auto stub = MakeStub(conn, &stub##_error);          \
+  if (!stub) {                                        \
+    std::cerr << "tachyon: " << stub##_error << "\n"; \
+    return 5;                                         \
   }
 
 void SetDeadline(grpc::ClientContext* ctx) {
@@ -70,15 +70,24 @@ void SetDeadline(grpc::ClientContext* ctx) {
 
 const char* StateName(v1::JobState s) {
   switch (s) {
-    case v1::JOB_STATE_PENDING: return "pending";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_TIMED_OUT: return "timed_out";
-    case v1::JOB_STATE_KILLED: return "killed";
-    case v1::JOB_STATE_LOST: return "lost";
-    case v1::JOB_STATE_UNREACHABLE: return "unreachable";
-    default: return "unknown";
+    case v1::JOB_STATE_PENDING:
+      return "pending";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_TIMED_OUT:
+      return "timed_out";
+    case v1::JOB_STATE_KILLED:
+      return "killed";
+    case v1::JOB_STATE_LOST:
+      return "lost";
+    case v1::JOB_STATE_UNREACHABLE:
+      return "unreachable";
+    default:
+      return "unknown";
   }
 }
 
@@ -110,8 +119,8 @@ std::string ResolveConnection(Connection* conn) {
                                : key == "key"      ? &conn->key
                                                    : nullptr;
           if (field == nullptr) {
-            return absl::StrCat(path, ":", kv.first.Mark().line + 1, ":", kv.first.Mark().column + 1,
-                                ": unknown key \"", key, "\"");
+            return absl::StrCat(path, ":", kv.first.Mark().line + 1, ":",
+                                kv.first.Mark().column + 1, ": unknown key \"", key, "\"");
           }
           if (field->empty()) *field = value;
         }
@@ -143,13 +152,14 @@ int RunAgentsList(const Connection& conn, Format format) {
     for (const auto& g : a.groups()) groups += (groups.empty() ? "" : ",") + g;
     std::string state = a.connected() ? "connected" : "disconnected";
     if (format == Format::kJson) {
-      json j = {{"name", a.name()},       {"state", state},
-                {"groups", a.groups()},   {"version", a.version()},
+      json j = {{"name", a.name()},           {"state", state},
+                {"groups", a.groups()},       {"version", a.version()},
                 {"last_seen", a.last_seen()}, {"facts", Parse(a.facts_json())}};
       std::cout << Dump(j) << "\n";
     } else {
       std::printf("%-24s %-13s %-24s %-9s %s\n", a.name().c_str(), state.c_str(),
-                  groups.empty() ? "-" : groups.c_str(), a.version().c_str(), a.last_seen().c_str());
+                  groups.empty() ? "-" : groups.c_str(), a.version().c_str(),
+                  a.last_seen().c_str());
     }
   }
   return 0;
@@ -198,8 +208,11 @@ int RunJobStatus(const Connection& conn, Format format, const std::string& jid) 
   if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return ReportRpcError(conn, st);
   // A non-OK status carries no response body: build async_status's answer for an unknown job.
   json result = st.ok() ? Parse(resp.result_json())
-                        : json{{"ansible_job_id", jid}, {"failed", true}, {"finished", 1},
-                               {"started", 1}, {"msg", "could not find job"}};
+                        : json{{"ansible_job_id", jid},
+                               {"failed", true},
+                               {"finished", 1},
+                               {"started", 1},
+                               {"msg", "could not find job"}};
   std::string state = st.ok() ? StateName(resp.state()) : "unknown";
   if (format == Format::kJson) {
     json out = result;
@@ -262,8 +275,8 @@ int RunJobKill(const Connection& conn, Format format, const std::string& jid) {
     return 0;
   }
   grpc::Status st = reader->Finish();
-  std::cerr << "tachyon: kill sent to " << resp.host() << ", but no final state arrived: "
-            << st.error_message() << "\n";
+  std::cerr << "tachyon: kill sent to " << resp.host()
+            << ", but no final state arrived: " << st.error_message() << "\n";
   return 1;
 }
 
@@ -314,13 +327,15 @@ int RunJobLogs(const Connection& conn, Format format, const std::string& jid, bo
   }
   auto print_chunk = [&](const std::string& stream, uint64_t offset, const std::string& data) {
     if (format == Format::kJson) {
-      std::cout << Dump({{"jid", jid}, {"stream", stream}, {"offset", offset}, {"data", data}}) << "\n";
+      std::cout << Dump({{"jid", jid}, {"stream", stream}, {"offset", offset}, {"data", data}})
+                << "\n";
     } else {
       (stream == "stderr" ? std::cerr : std::cout) << data;
     }
     std::cout << std::flush;
   };
-  const bool running = status.state() == v1::JOB_STATE_PENDING || status.state() == v1::JOB_STATE_RUNNING;
+  const bool running =
+      status.state() == v1::JOB_STATE_PENDING || status.state() == v1::JOB_STATE_RUNNING;
   if (!running) {
     // Finished: the result holds the output (inline up to its cap).
     json result = Parse(status.result_json());

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   // pki
   auto* pki = app.add_subcommand("pki", "make the CA and certificates (mTLS everywhere)");
   pki->require_subcommand(1);
-  auto* pki_init = pki->add_subcommand("init", "create a CA, a controller certificate and an admin operator");
+  auto* pki_init =
+      pki->add_subcommand("init", "create a CA, a controller certificate and an admin operator");
   std::string pki_dir, san_list = "127.0.0.1,localhost";
   int days = 825;
   pki_init->add_option("--dir", pki_dir, "output directory")->required();
@@ -69,7 +70,9 @@ int main(int argc, char** argv) {
   });
   auto* pki_issue = pki->add_subcommand("issue", "issue an agent or operator certificate");
   std::string role, name;
-  pki_issue->add_option("role", role, "agent or operator")->required()->check(CLI::IsMember({"agent", "operator"}));
+  pki_issue->add_option("role", role, "agent or operator")
+      ->required()
+      ->check(CLI::IsMember({"agent", "operator"}));
   pki_issue->add_option("name", name, "the agent's or operator's name")->required();
   pki_issue->add_option("--dir", pki_dir, "the PKI directory made by `pki init`")->required();
   pki_issue->add_option("--days", days, "certificate lifetime in days");
@@ -99,11 +102,13 @@ int main(int argc, char** argv) {
   // exec
   auto* exec = app.add_subcommand("exec", "run a module on the hosts a pattern matches (ad-hoc)");
   tachyon::cli::ExecOptions ex;
-  exec->add_option("pattern", ex.pattern, "host pattern: all, name, group, glob, a:b, a:&b, a:!b")->required();
+  exec->add_option("pattern", ex.pattern, "host pattern: all, name, group, glob, a:b, a:&b, a:!b")
+      ->required();
   exec->add_option("-m,--module-name", ex.module, "module (default command)");
   exec->add_option("-a,--args", ex.args, "module arguments");
   exec->add_option("-B,--background", ex.async_seconds, "async: run with this timeout in seconds");
-  exec->add_option("-P,--poll", ex.poll_seconds, "poll: 0 returns the job ids at once; otherwise wait for completion");
+  exec->add_option("-P,--poll", ex.poll_seconds,
+                   "poll: 0 returns the job ids at once; otherwise wait for completion");
   exec->add_option("-f,--forks", ex.forks, "hosts running at once (default 5)");
   exec->add_option("cmd", ex.argv, "after --: the command's argv, run without a shell");
   exec->callback([&] {

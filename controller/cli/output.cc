@@ -22,9 +22,14 @@ int ExitCodeFor(bool any_failed, bool any_unreachable) {
 namespace {
 
 bool IsCommandLike(const std::string& module) {
-  static const std::set<std::string> kModules = {"command", "shell", "raw", "script",
-                                                 "ansible.builtin.command", "ansible.builtin.shell",
-                                                 "ansible.builtin.raw", "ansible.builtin.script"};
+  static const std::set<std::string> kModules = {"command",
+                                                 "shell",
+                                                 "raw",
+                                                 "script",
+                                                 "ansible.builtin.command",
+                                                 "ansible.builtin.shell",
+                                                 "ansible.builtin.raw",
+                                                 "ansible.builtin.script"};
   return kModules.count(module) > 0;
 }
 
@@ -46,7 +51,8 @@ std::string FormatExecResult(Format format, const std::string& module, const std
   }
   // Ansible's minimal callback: "host | CHANGED | rc=0 >>" with the output for command-like
   // modules, else "host | SUCCESS => {json}".
-  if (status == "unreachable") return absl::StrCat(host, " | UNREACHABLE! => ", Dump(result, 4), "\n");
+  if (status == "unreachable")
+    return absl::StrCat(host, " | UNREACHABLE! => ", Dump(result, 4), "\n");
   if (status == "started") return absl::StrCat(host, " | STARTED => ", Dump(result, 4), "\n");
   const bool failed = status == "failed" || status == "timed_out";
   if (IsCommandLike(module) && result.contains("rc") && !result.value("timed_out", false)) {

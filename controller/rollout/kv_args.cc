@@ -12,8 +12,8 @@ namespace {
 // The k=v options that free-form modules take out of their command line (Ansible's parse_kv).
 const std::set<std::string>& RawParamOptions() {
   static const auto* kSet = new std::set<std::string>{
-      "creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline",
-      "strip_empty_ends"};
+      "creates", "removes",           "chdir",           "executable", "warn",
+      "stdin",   "stdin_add_newline", "strip_empty_ends"};
   return *kSet;
 }
 
@@ -27,10 +27,16 @@ std::string Unquote(const std::string& s) {
 }  // namespace
 
 bool IsFreeFormModule(const std::string& module) {
-  static const std::set<std::string> kFree = {
-      "command", "shell", "raw", "script", "ansible.builtin.command", "ansible.builtin.shell",
-      "ansible.builtin.raw", "ansible.builtin.script", "ansible.legacy.command",
-      "ansible.legacy.shell"};
+  static const std::set<std::string> kFree = {"command",
+                                              "shell",
+                                              "raw",
+                                              "script",
+                                              "ansible.builtin.command",
+                                              "ansible.builtin.shell",
+                                              "ansible.builtin.raw",
+                                              "ansible.builtin.script",
+                                              "ansible.legacy.command",
+                                              "ansible.legacy.shell"};
   return kFree.count(module) > 0;
 }
 
@@ -79,7 +85,8 @@ absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const 
   if (trimmed.front() == '{') {
     auto j = nlohmann::json::parse(trimmed, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
-      return absl::InvalidArgumentError("module arguments start with '{' but are not a JSON object");
+      return absl::InvalidArgumentError(
+          "module arguments start with '{' but are not a JSON object");
     }
     return j;
   }
@@ -98,8 +105,8 @@ absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const 
       }
     }
     if (!free_form) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "module '", module, "' takes key=value arguments; '", tok, "' is not one"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("module '", module, "' takes key=value arguments; '", tok, "' is not one"));
     }
     raw.push_back(tok);
   }

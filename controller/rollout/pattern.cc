@@ -34,7 +34,10 @@ void SplitSubscript(const std::string& term, std::string* base, std::string* sub
 absl::StatusOr<std::vector<std::string>> ApplySubscript(const std::vector<std::string>& hosts,
                                                         const std::string& subscript,
                                                         const std::string& term) {
-  auto bad = [&] { return absl::InvalidArgumentError(absl::StrCat("invalid host pattern subscript in '", term, "'")); };
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid host pattern subscript in '", term, "'"));
+  };
   const int64_t n = static_cast<int64_t>(hosts.size());
   auto norm = [n](int64_t i) { return i < 0 ? i + n : i; };
   std::vector<std::string> parts = absl::StrSplit(subscript, ':');
@@ -75,7 +78,8 @@ absl::StatusOr<std::vector<std::string>> MatchTerm(const std::string& term, cons
     try {
       re = std::regex(base.substr(1), std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid regex in host pattern '", term, "': ", e.what()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid regex in host pattern '", term, "': ", e.what()));
     }
     for (const auto& [name, members] : u.groups) {
       if (std::regex_search(name, re)) add_group(members);
@@ -113,7 +117,8 @@ absl::StatusOr<std::vector<std::string>> MatchPattern(const std::string& pattern
                                                       const HostUniverse& universe) {
   // Ansible splits on ',' and on ':' (IPv6 addresses aside, which agent names never are).
   std::vector<std::string> terms;
-  for (absl::string_view piece : absl::StrSplit(pattern, absl::ByAnyChar(",:"), absl::SkipWhitespace())) {
+  for (absl::string_view piece :
+       absl::StrSplit(pattern, absl::ByAnyChar(",:"), absl::SkipWhitespace())) {
     terms.emplace_back(absl::StripAsciiWhitespace(piece));
   }
   // `grp[1:3]` was split at its ':'; glue subscripts back together.
@@ -133,7 +138,8 @@ absl::StatusOr<std::vector<std::string>> MatchPattern(const std::string& pattern
   std::vector<std::vector<std::string>> intersections, exclusions;
   for (const auto& t : joined) {
     if (t[0] == '!' || t[0] == '&') {
-      if (t.size() == 1) return absl::InvalidArgumentError(absl::StrCat("invalid host pattern '", pattern, "'"));
+      if (t.size() == 1)
+        return absl::InvalidArgumentError(absl::StrCat("invalid host pattern '", pattern, "'"));
       auto m = MatchTerm(t.substr(1), universe);
       if (!m.ok()) return m.status();
       (t[0] == '!' ? exclusions : intersections).push_back(*std::move(m));

@@ -1,7 +1,8 @@
 #pragma once
 
 // Ansible host patterns: `all`, `*`, names, groups, globs, `~regex`, `a:b` (union), `a:&b`
-// (intersection), `a:!b` (exclusion), `,` as a separator, and subscripts `grp[0]`, `grp[1:3]`, `grp[-1]`.
+// (intersection), `a:!b` (exclusion), `,` as a separator, and subscripts `grp[0]`, `grp[1:3]`,
+// `grp[-1]`.
 
 #include <map>
 #include <string>

@@ -3,10 +3,9 @@
 
 #include "agent/outbox.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include "common/fs.h"
 
@@ -99,7 +98,8 @@ TEST_F(OutboxTest, AckedCounterSurvivesEvenWhenEverythingWasAcked) {
   {
     auto box = Open();
     box->OnWelcome(0);
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(box->Add(Ev("j1.1", jobs::JobEvent::Kind::kStarted), i).ok());
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(box->Add(Ev("j1.1", jobs::JobEvent::Kind::kStarted), i).ok());
     box->TakeNew();
     box->Ack(5);
     EXPECT_EQ(box->size(), 0u);

@@ -1,6 +1,6 @@
-#include "controller/cli/output.h"
-
 #include <gtest/gtest.h>
+
+#include "controller/cli/output.h"
 
 namespace tachyon::cli {
 namespace {
@@ -21,9 +21,13 @@ TEST(CliOutputTest, OtherModulesAndUnreachableUseJson) {
   EXPECT_EQ(FormatExecResult(Format::kText, "ping", "h", "ok", r),
             "h | SUCCESS => {\n    \"changed\": false,\n    \"ping\": \"pong\"\n}\n");
   json u = {{"unreachable", true}, {"msg", "x"}};
-  EXPECT_EQ(FormatExecResult(Format::kText, "command", "h", "unreachable", u).rfind("h | UNREACHABLE! => {", 0), 0u);
+  EXPECT_EQ(FormatExecResult(Format::kText, "command", "h", "unreachable", u)
+                .rfind("h | UNREACHABLE! => {", 0),
+            0u);
   json t = {{"rc", -15}, {"timed_out", true}, {"msg", "Timeout exceeded"}};
-  EXPECT_EQ(FormatExecResult(Format::kText, "command", "h", "timed_out", t).rfind("h | FAILED! => {", 0), 0u);
+  EXPECT_EQ(
+      FormatExecResult(Format::kText, "command", "h", "timed_out", t).rfind("h | FAILED! => {", 0),
+      0u);
 }
 
 TEST(CliOutputTest, JsonLineMergesHostAndStatus) {

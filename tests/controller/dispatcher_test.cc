@@ -3,14 +3,13 @@
 
 #include "controller/dispatcher.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "common/fs.h"
 #include "controller/event_bus.h"
@@ -42,7 +41,8 @@ class DispatcherTest : public ::testing::Test {
     ASSERT_TRUE(RemoveTree(dir_).ok());
   }
 
-  std::shared_ptr<FakeAgentLink> Connect(const std::string& name, std::vector<std::string> groups = {},
+  std::shared_ptr<FakeAgentLink> Connect(const std::string& name,
+                                         std::vector<std::string> groups = {},
                                          std::vector<std::string> known = {}) {
     auto link = std::make_shared<FakeAgentLink>();
     AgentHello hello;
@@ -65,7 +65,8 @@ class DispatcherTest : public ::testing::Test {
     return out;
   }
 
-  AgentJobEvent Finished(uint64_t seq, const std::string& jid, const std::string& state, json result) {
+  AgentJobEvent Finished(uint64_t seq, const std::string& jid, const std::string& state,
+                         json result) {
     AgentJobEvent e;
     e.seq = seq;
     e.jid = jid;
@@ -104,8 +105,10 @@ TEST_F(DispatcherTest, DispatchStartFinish) {
   ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", started).ok());
   EXPECT_EQ(dispatcher_->JobStatus(*jid)->first.state, "running");
 
-  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", Finished(2, *jid, "succeeded",
-                                                            {{"rc", 0}, {"changed", true}})).ok());
+  ASSERT_TRUE(
+      dispatcher_
+          ->HandleJobEvent("web01", Finished(2, *jid, "succeeded", {{"rc", 0}, {"changed", true}}))
+          .ok());
   status = dispatcher_->JobStatus(*jid);
   EXPECT_EQ(status->first.state, "succeeded");
   EXPECT_EQ(status->second["rc"], 0);
@@ -124,7 +127,8 @@ TEST_F(DispatcherTest, DuplicateEventsRecordOneResult) {
   ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", ev).ok());
   ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", ev).ok());  // replay after a reconnect
   // A second, different final result (new seq) is ignored too: the first one stands.
-  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", Finished(6, *jid, "succeeded", {{"rc", 0}})).ok());
+  ASSERT_TRUE(
+      dispatcher_->HandleJobEvent("web01", Finished(6, *jid, "succeeded", {{"rc", 0}})).ok());
   EXPECT_EQ(Events("job_finished").size(), 1u);
   EXPECT_EQ(dispatcher_->JobStatus(*jid)->first.state, "failed");
 }
@@ -138,7 +142,8 @@ TEST_F(DispatcherTest, AgentCannotReportOnAnotherAgentsJob) {
   EXPECT_TRUE(absl::IsPermissionDenied(st)) << st;
   EXPECT_EQ(dispatcher_->JobStatus(*jid)->first.state, "pending");
   EXPECT_TRUE(Events("job_finished").empty());
-  EXPECT_TRUE(absl::IsPermissionDenied(dispatcher_->HandleJobEvent("web02", Finished(2, "j9.9", "failed", {}))));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      dispatcher_->HandleJobEvent("web02", Finished(2, "j9.9", "failed", {}))));
 }
 
 TEST_F(DispatcherTest, RefusedDispatchFailsTheJob) {
@@ -181,7 +186,8 @@ TEST_F(DispatcherTest, KillAndCleanup) {
   EXPECT_TRUE(absl::IsFailedPrecondition(dispatcher_->CleanupJob(*jid).status()));
   ASSERT_TRUE(dispatcher_->KillJob(*jid).ok());
   EXPECT_THAT(link->kills(), ::testing::ElementsAre(*jid));
-  ASSERT_TRUE(dispatcher_->HandleJobEvent("web01", Finished(1, *jid, "killed", {{"killed", true}})).ok());
+  ASSERT_TRUE(
+      dispatcher_->HandleJobEvent("web01", Finished(1, *jid, "killed", {{"killed", true}})).ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(dispatcher_->KillJob(*jid).status()));
   ASSERT_TRUE(dispatcher_->CleanupJob(*jid).ok());
   EXPECT_THAT(link->cleanups(), ::testing::ElementsAre(*jid));
@@ -321,14 +327,16 @@ class ExecSessionTest : public DispatcherTest {
   }
 
   std::shared_ptr<FakeAgentLink> AutoAgent(const std::string& name, std::vector<std::string> groups,
-                                           std::atomic<int>* in_flight, std::atomic<int>* max_in_flight,
-                                           bool complete = true) {
+                                           std::atomic<int>* in_flight,
+                                           std::atomic<int>* max_in_flight, bool complete = true) {
     auto link = Connect(name, std::move(groups));
     auto seq = std::make_shared<std::atomic<uint64_t>>(0);
-    link->on_dispatch = [this, name, seq, in_flight, max_in_flight, complete](const DispatchRequest& r) {
+    link->on_dispatch = [this, name, seq, in_flight, max_in_flight,
+                         complete](const DispatchRequest& r) {
       int now = ++*in_flight;
       int prev = max_in_flight->load();
-      while (now > prev && !max_in_flight->compare_exchange_weak(prev, now)) {}
+      while (now > prev && !max_in_flight->compare_exchange_weak(prev, now)) {
+      }
       if (!complete) return;
       // Complete on another thread, like a real agent's event arriving later.
       std::thread([this, name, seq, in_flight, r] {

@@ -50,7 +50,7 @@ TEST(PatternTest, Globs) {
   EXPECT_THAT(Match("web0*"), ElementsAre("web01", "web02", "web03"));
   EXPECT_THAT(Match("*01"), ElementsAre("db01", "web01"));
   EXPECT_THAT(Match("web0[1-2]"), ElementsAre("web01", "web02"));  // a class, not a subscript
-  EXPECT_THAT(Match("d?"), ElementsAre("db01", "db02"));  // group name glob
+  EXPECT_THAT(Match("d?"), ElementsAre("db01", "db02"));           // group name glob
 }
 
 TEST(PatternTest, Regex) { EXPECT_THAT(Match("~web0[13]"), ElementsAre("web01", "web03")); }
