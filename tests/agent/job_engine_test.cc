@@ -718,6 +718,13 @@ TEST_F(JobEngineTest, StoredOutputIsCappedWithOneMarker) {
   EXPECT_FALSE(r.contains("stderr_truncated"));
 }
 
+#ifdef __SANITIZE_ADDRESS__
+// ASan keeps freed memory in quarantine, so every freed 64 KiB chunk still counts.
+constexpr int64_t kEngineGrowthBoundKiB = 128 * 1024;
+#else
+constexpr int64_t kEngineGrowthBoundKiB = 32 * 1024;
+#endif
+
 // A flood never grows the shim or the engine: the shim holds one 64 KiB chunk, the engine
 // reads at most max_live_output per stream. TACHYON_FLOOD_BYTES overrides the 1 GB.
 TEST_F(JobEngineTest, OutputFloodKeepsMemoryFlat) {
@@ -759,7 +766,7 @@ TEST_F(JobEngineTest, OutputFloodKeepsMemoryFlat) {
             (1u << 20) + std::string("\n[tachyon: output truncated at 1048576 bytes]\n").size());
   ASSERT_GT(shim_peak, 0);
   EXPECT_LT(shim_peak, 64 * 1024) << "shim peak RSS in KiB";
-  EXPECT_LT(engine_peak - engine_before, 32 * 1024) << "engine peak RSS growth in KiB";
+  EXPECT_LT(engine_peak - engine_before, kEngineGrowthBoundKiB) << "engine peak RSS growth";
   EXPECT_EQ(events_.Output("j31.1", "stdout"), std::string(1u << 20, 'a'));
 }
 
