@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "agent/controller_link.h"
 #include "agent/jobs/job_engine.h"
 #include "agent/outbox.h"
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
   link.controller = "127.0.0.1:7443";
   std::string state_dir;
   double kill_grace = 5;
+  size_t max_output = 16u << 20, max_live_output = 1u << 20;
+  std::string retention = "168h";
+  bool no_cgroup = false;
   tachyon::AddDaemonFlags(app, &daemon);
   app.add_option("--controller", link.controller, "controller HOST:PORT");
   app.add_option("--state-dir", state_dir, "job spool and agent state")->required();
@@ -50,6 +54,14 @@ int main(int argc, char** argv) {
   app.add_option("--group", link.groups, "inventory group this host belongs to (repeatable)");
   app.add_option("--kill-grace", kill_grace,
                  "seconds between SIGTERM and SIGKILL when a job times out or is killed");
+  app.add_option("--max-output", max_output,
+                 "bytes of each job's stdout and stderr kept in the spool (then a truncation marker)");
+  app.add_option("--max-live-output", max_live_output,
+                 "bytes of each stream per job streamed live to `tachyon job logs -f` (0 = none)");
+  app.add_option("--retention", retention,
+                 "how long finished, reported jobs stay in the spool (e.g. 168h, 30m)");
+  app.add_flag("--no-cgroup", no_cgroup,
+               "do not put jobs in their own cgroup v2 (process group + subreaper only)");
   if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "agent"); rc >= 0) {
     return rc;
   }
@@ -71,6 +83,13 @@ int main(int argc, char** argv) {
   opts.spool_dir = spool;
   opts.shim_command = {SelfExe(), "__shim"};
   opts.kill_grace = absl::Seconds(kill_grace);
+  opts.max_stored_output = max_output;
+  opts.max_live_output = max_live_output;
+  opts.use_cgroup = !no_cgroup;
+  if (!absl::ParseDuration(retention, &opts.retention) || opts.retention <= absl::ZeroDuration()) {
+    std::cerr << "agent: --retention: '" << retention << "' is not a positive duration like 168h\n";
+    return 5;
+  }
   auto engine = tachyon::jobs::JobEngine::Create(
       opts, [&outbox, &link_ptr](const tachyon::jobs::JobEvent& e) {
         if (e.kind == tachyon::jobs::JobEvent::Kind::kOutput) {
