@@ -14,33 +14,6 @@ std::string ObjectTypeRepr(const Json& j) {
   return PythonTypeName(j) + " object";
 }
 
-Json ToOrdered(const nlohmann::json& j) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::object: {
-      Json out = Json::object();
-      for (const auto& [key, item] : j.items()) out[key] = ToOrdered(item);
-      return out;
-    }
-    case nlohmann::json::value_t::array: {
-      Json out = Json::array();
-      for (const auto& item : j) out.push_back(ToOrdered(item));
-      return out;
-    }
-    case nlohmann::json::value_t::string:
-      return j.get<std::string>();
-    case nlohmann::json::value_t::boolean:
-      return j.get<bool>();
-    case nlohmann::json::value_t::number_integer:
-      return j.get<int64_t>();
-    case nlohmann::json::value_t::number_unsigned:
-      return static_cast<int64_t>(j.get<uint64_t>());
-    case nlohmann::json::value_t::number_float:
-      return j.get<double>();
-    default:
-      return nullptr;
-  }
-}
-
 bool HasTemplateString(const Json& j) {
   if (j.is_string()) return IsPossiblyTemplate(j.get_ref<const std::string&>());
   if (j.is_array() || j.is_object()) {
@@ -140,7 +113,7 @@ absl::StatusOr<Value> Evaluator::Lookup(const std::string& name) {
     if (ctx_.template_variable_values && HasTemplateString(*value)) {
       // Ansible renders a variable's own templates when it is used.
       RETURN_IF_ERROR(EnterCall());
-      auto rendered = RenderDeep(nlohmann::json::parse(value->dump()), ctx_);
+      auto rendered = RenderDeep(ToPlain(*value), ctx_);
       LeaveCall();
       if (!rendered.ok()) return rendered.status();
       value = ToOrdered(*rendered);

@@ -341,12 +341,12 @@ absl::StatusOr<Json> RunLookup(Evaluator& ev, const std::string& plugin, const C
       const auto* vars = ev.ctx().vars;
       std::optional<nlohmann::json> found;
       if (const auto* ordered = ev.ctx().ordered_vars; ordered != nullptr && ordered->contains(name)) {
-        found = nlohmann::json::parse((*ordered)[name].dump());
+        found = ToPlain((*ordered)[name]);
       }
       if (!found && vars != nullptr && vars->is_object() && vars->contains(name)) found = (*vars)[name];
       if (!found && ev.ctx().resolve) found = ev.ctx().resolve(name);
       if (found) {
-        results.push_back(Json::parse(found->dump()));
+        results.push_back(ToOrdered(*found));
       } else if (kwargs.contains("default")) {
         results.push_back(kwargs["default"]);
       } else {

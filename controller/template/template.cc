@@ -1,6 +1,7 @@
 #include "controller/template/template.h"
 
 #include <list>
+#include <regex>
 #include <mutex>
 #include <unordered_map>
 
@@ -62,27 +63,6 @@ class ParseCache {
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
 };
 
-nlohmann::json ToPlain(const Json& j) {
-  switch (j.type()) {
-    case Json::value_t::object: {
-      nlohmann::json out = nlohmann::json::object();
-      for (const auto& [k, v] : j.items()) out[k] = ToPlain(v);
-      return out;
-    }
-    case Json::value_t::array: {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& v : j) out.push_back(ToPlain(v));
-      return out;
-    }
-    case Json::value_t::string: return j.get<std::string>();
-    case Json::value_t::boolean: return j.get<bool>();
-    case Json::value_t::number_integer: return j.get<int64_t>();
-    case Json::value_t::number_unsigned: return j.get<uint64_t>();
-    case Json::value_t::number_float: return j.get<double>();
-    default: return nullptr;
-  }
-}
-
 // Task arguments (convert_data) get Ansible's backslash doubling inside {{ }}; the template
 // module passes escape_backslashes=False, so template files keep Jinja's escapes.
 EvalOptions AnsibleOptions(bool convert_data) {
@@ -137,13 +117,13 @@ bool IsPossiblyTemplate(std::string_view text) {
 
 bool IsUndefinedVariableError(const absl::Status& status) { return IsUndefinedError(status); }
 
-absl::StatusOr<nlohmann::json> RenderValue(const std::string& text, const Context& ctx) {
+static absl::StatusOr<nlohmann::json> RenderValueImpl(const std::string& text, const Context& ctx) {
   if (!IsPossiblyTemplate(text)) return nlohmann::json(text);
   if (auto var = SingleVarName(text)) {
     std::optional<nlohmann::json> found;
     if (ctx.ordered_vars != nullptr && ctx.ordered_vars->is_object()) {
       auto it = ctx.ordered_vars->find(*var);
-      if (it != ctx.ordered_vars->end()) found = nlohmann::json::parse(it->dump());
+      if (it != ctx.ordered_vars->end()) found = ToPlain(*it);
     }
     if (!found && ctx.vars != nullptr && ctx.vars->is_object()) {
       auto it = ctx.vars->find(*var);
@@ -166,7 +146,7 @@ absl::StatusOr<nlohmann::json> RenderValue(const std::string& text, const Contex
   return ToPlain(v.json());
 }
 
-absl::StatusOr<std::string> RenderText(const std::string& source, const Context& ctx,
+static absl::StatusOr<std::string> RenderTextImpl(const std::string& source, const Context& ctx,
                                        std::string_view template_name) {
   ASSIGN_OR_RETURN(std::string out,
                    RenderWith(source, ctx, template_name, AnsibleOptions(/*convert_data=*/false), nullptr));
@@ -175,7 +155,7 @@ absl::StatusOr<std::string> RenderText(const std::string& source, const Context&
   return out;
 }
 
-absl::StatusOr<std::string> RenderJinja(const std::string& source, const Context& ctx,
+static absl::StatusOr<std::string> RenderJinjaImpl(const std::string& source, const Context& ctx,
                                         std::string_view template_name) {
   EvalOptions options;
   options.ansible = false;
@@ -183,7 +163,7 @@ absl::StatusOr<std::string> RenderJinja(const std::string& source, const Context
   return RenderWith(source, ctx, template_name, options, nullptr);
 }
 
-absl::StatusOr<nlohmann::json> EvalExpression(const std::string& expr, const Context& ctx) {
+static absl::StatusOr<nlohmann::json> EvalExpressionImpl(const std::string& expr, const Context& ctx) {
   const EvalOptions options = AnsibleOptions(/*convert_data=*/true);
   ASSIGN_OR_RETURN(auto root, ParseCached(expr, "<expression>", options.lexer, ParseKind::kExpression));
   Evaluator ev(ctx, options);
@@ -192,13 +172,13 @@ absl::StatusOr<nlohmann::json> EvalExpression(const std::string& expr, const Con
   return ToPlain(j);
 }
 
-absl::StatusOr<bool> EvalCondition(const std::string& expr, const Context& ctx) {
+static absl::StatusOr<bool> EvalConditionImpl(const std::string& expr, const Context& ctx) {
   std::string conditional = expr;
   if (IsPossiblyTemplate(expr)) {
     // Ansible renders an inline template first; a non-string or empty result is used as is.
     ASSIGN_OR_RETURN(nlohmann::json first, RenderValue(expr, ctx));
     if (!first.is_string() || first.get<std::string>().empty()) {
-      return Truthy(Json::parse(first.dump()));
+      return Truthy(ToOrdered(first));
     }
     conditional = first.get<std::string>();
   }
@@ -207,6 +187,45 @@ absl::StatusOr<bool> EvalCondition(const std::string& expr, const Context& ctx) 
   Evaluator ev(ctx, options);
   ASSIGN_OR_RETURN(Value v, ev.Eval(*root));
   return ev.IsTrue(v);
+}
+
+namespace {
+
+// No exception may leave the engine: nlohmann, yaml-cpp and std::regex throw on inputs we could
+// not rule out up front (e.g. std::regex's error_complexity on a pathological match).
+template <typename F>
+auto Guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::regex_error& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("regular expression too complex: ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("template engine error: ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> RenderValue(const std::string& text, const Context& ctx) {
+  return Guarded([&] { return RenderValueImpl(text, ctx); });
+}
+
+absl::StatusOr<std::string> RenderText(const std::string& source, const Context& ctx,
+                                       std::string_view template_name) {
+  return Guarded([&] { return RenderTextImpl(source, ctx, template_name); });
+}
+
+absl::StatusOr<std::string> RenderJinja(const std::string& source, const Context& ctx,
+                                        std::string_view template_name) {
+  return Guarded([&] { return RenderJinjaImpl(source, ctx, template_name); });
+}
+
+absl::StatusOr<nlohmann::json> EvalExpression(const std::string& expr, const Context& ctx) {
+  return Guarded([&] { return EvalExpressionImpl(expr, ctx); });
+}
+
+absl::StatusOr<bool> EvalCondition(const std::string& expr, const Context& ctx) {
+  return Guarded([&] { return EvalConditionImpl(expr, ctx); });
 }
 
 absl::StatusOr<nlohmann::json> RenderDeep(const nlohmann::json& value, const Context& ctx) {

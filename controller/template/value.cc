@@ -597,4 +597,52 @@ class LiteralParser {
 
 absl::StatusOr<Json> LiteralEval(std::string_view text) { return LiteralParser(text).ParseAll(); }
 
+Json ToOrdered(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      Json out = Json::object();
+      for (const auto& [key, item] : j.items()) out[key] = ToOrdered(item);
+      return out;
+    }
+    case nlohmann::json::value_t::array: {
+      Json out = Json::array();
+      for (const auto& item : j) out.push_back(ToOrdered(item));
+      return out;
+    }
+    case nlohmann::json::value_t::string:
+      return j.get<std::string>();
+    case nlohmann::json::value_t::boolean:
+      return j.get<bool>();
+    case nlohmann::json::value_t::number_integer:
+      return j.get<int64_t>();
+    case nlohmann::json::value_t::number_unsigned:
+      return static_cast<int64_t>(j.get<uint64_t>());
+    case nlohmann::json::value_t::number_float:
+      return j.get<double>();
+    default:
+      return nullptr;
+  }
+}
+
+nlohmann::json ToPlain(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& [k, v] : j.items()) out[k] = ToPlain(v);
+      return out;
+    }
+    case Json::value_t::array: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& v : j) out.push_back(ToPlain(v));
+      return out;
+    }
+    case Json::value_t::string: return j.get<std::string>();
+    case Json::value_t::boolean: return j.get<bool>();
+    case Json::value_t::number_integer: return j.get<int64_t>();
+    case Json::value_t::number_unsigned: return j.get<uint64_t>();
+    case Json::value_t::number_float: return j.get<double>();
+    default: return nullptr;
+  }
+}
+
 }  // namespace tachyon::tmpl

@@ -143,6 +143,11 @@ std::u32string DecodeUtf8(std::string_view s);
 std::string EncodeUtf8(std::u32string_view s);
 size_t CodePointLength(std::string_view s);
 
+// Conversions between the caller's JSON flavours and ours, without serializing (text that is
+// not valid UTF-8 must not make nlohmann throw).
+Json ToOrdered(const nlohmann::json& j);
+nlohmann::json ToPlain(const Json& j);
+
 // ast.literal_eval for the subset that Python reprs produce (and JSON's true/false/null, as
 // Ansible's Json2Python transformer allows). Returns nullopt-like error when not a literal.
 absl::StatusOr<Json> LiteralEval(std::string_view text);

@@ -141,6 +141,14 @@ TEST_F(EvaluatorTest, LimitsBoundHostileTemplates) {
             absl::StatusCode::kResourceExhausted);
 }
 
+TEST_F(EvaluatorTest, InvalidUtf8NeverThrows) {
+  // Found by the fuzzer: a rendered condition with invalid UTF-8 made nlohmann's dump() throw.
+  const std::string bad = "{{ 'a\xb4\xb4{{ (1 }}*'.split(' ', 1) }}";
+  EXPECT_FALSE(EvalCondition(bad, ctx_).ok());
+  auto v = RenderValue("{{ '\xb4\xff' }}", ctx_);
+  EXPECT_TRUE(v.ok());
+}
+
 TEST_F(EvaluatorTest, ConcurrentRendersShareTheParseCache) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
