@@ -112,8 +112,11 @@ struct RegexOptions {
   bool multiline = false;
 };
 absl::StatusOr<std::regex> CompileRegex(const std::string& pattern, const RegexOptions& options);
-// Converts a Python replacement string (\1, \g<1>) to std::regex's format ($1).
-std::string PythonReplacement(const std::string& repl);
+// Python's `(?P<name>...)` groups of a pattern, by name, numbered as Python numbers them.
+std::map<std::string, int> NamedGroups(const std::string& pattern);
+// Converts a Python replacement string (\\1, \\g<1>, \\g<name>) to std::regex's format ($1).
+absl::StatusOr<std::string> PythonReplacement(const std::string& repl,
+                                              const std::map<std::string, int>& names);
 // Bounds on the text a regex runs over. Patterns with back-references need std::regex's
 // backtracking executor, which recurses once per input character, so their bound is small.
 inline constexpr size_t kMaxRegexInput = 64 * 1024;

@@ -465,9 +465,13 @@ absl::StatusOr<Value> RegexSearch(const std::string& s, const std::string& patte
       return Fail("Unknown argument");
     }
     auto n = ParseInt(idx, 10);
-    if (!n || *n < 0) {
-      return Fail(absl::StrCat("Unknown argument: ", g, " (named groups are not supported)"));
+    if (!n) {
+      const auto names = NamedGroups(pattern);
+      auto it = names.find(idx);
+      if (it == names.end()) return Fail(absl::StrCat("no such group: ", idx));
+      n = it->second;
     }
+    if (*n < 0) return Fail(absl::StrCat("no such group: ", idx));
     indexes.push_back(static_cast<size_t>(*n));
   }
   ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern, options));
@@ -1137,7 +1141,7 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
     RETURN_IF_ERROR(CheckRegexInput(re, s.size()));
     if (name == "regex_replace") {
       ASSIGN_OR_RETURN(Json repl, ArgJson(a, 1, Json("")));
-      const std::string fmt = PythonReplacement(ToText(repl));
+      ASSIGN_OR_RETURN(const std::string fmt, PythonReplacement(ToText(repl), NamedGroups(ToText(pattern))));
       std::string out;
       auto begin = std::sregex_iterator(s.begin(), s.end(), re);
       size_t last = 0;

@@ -1,5 +1,6 @@
 // Python's arithmetic, containment, slicing and string formatting on JSON values.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -518,7 +519,12 @@ absl::StatusOr<std::string> StrFormat(const std::string& format, const CallArgs&
       if (bang + 1 < field.size()) conversion = field[bang + 1];
       field = field.substr(0, bang);
     }
-    // Attribute/index access inside fields ("{0.name}") is not supported; the name must match.
+    // "{0[1]}" and "{0.name}": the accessors after the argument name.
+    std::string accessors;
+    if (size_t cut = field.find_first_of(".["); cut != std::string::npos) {
+      accessors = field.substr(cut);
+      field = field.substr(0, cut);
+    }
     const Json* value = nullptr;
     if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
       const size_t index = field.empty() ? auto_index++ : static_cast<size_t>(std::atoi(field.c_str()));
@@ -542,6 +548,27 @@ absl::StatusOr<std::string> StrFormat(const std::string& format, const CallArgs&
         }
       }
       if (value == nullptr) return absl::InvalidArgumentError(Repr(Json(field)));
+    }
+    for (size_t k = 0; k < accessors.size();) {
+      std::string key;
+      const bool index = accessors[k] == '[';
+      const size_t end = index ? accessors.find(']', k) : accessors.find_first_of(".[", k + 1);
+      if (index && end == std::string::npos) return absl::InvalidArgumentError("Missing ']' in format string");
+      key = accessors.substr(k + 1, (end == std::string::npos ? accessors.size() : end) - k - 1);
+      k = end == std::string::npos ? accessors.size() : end + (index ? 1 : 0);
+      if (value->is_array() && index && !key.empty() && std::all_of(key.begin(), key.end(), ::isdigit)) {
+        const size_t i = static_cast<size_t>(std::atoll(key.c_str()));
+        if (i >= value->size()) return absl::InvalidArgumentError("list index out of range");
+        value = &(*value)[i];
+      } else if (!index) {
+        // Python's getattr(): a dict's keys are not attributes.
+        return absl::InvalidArgumentError(absl::StrCat("'", PythonTypeName(*value),
+                                                       "' object has no attribute ", Repr(Json(key))));
+      } else if (value->is_object() && value->contains(key)) {
+        value = &(*value)[key];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(Repr(Json(key)), " not found in format field"));
+      }
     }
     ASSIGN_OR_RETURN(Spec spec, ParseSpec(spec_text));
     if (conversion == 'r' || conversion == 's') {

@@ -90,7 +90,33 @@ absl::Status CheckRegexInput(const std::regex& re, size_t length) {
   return absl::OkStatus();
 }
 
-std::string PythonReplacement(const std::string& repl) {
+std::map<std::string, int> NamedGroups(const std::string& pattern) {
+  std::map<std::string, int> names;
+  int group = 0;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+    } else if (in_class) {
+      if (c == ']') in_class = false;
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == '(') {
+      if (pattern.compare(i, 4, "(?P<") == 0) {
+        const size_t close = pattern.find('>', i);
+        if (close == std::string::npos) break;
+        names[pattern.substr(i + 4, close - i - 4)] = ++group;
+      } else if (i + 1 >= pattern.size() || pattern[i + 1] != '?') {
+        ++group;
+      }
+    }
+  }
+  return names;
+}
+
+absl::StatusOr<std::string> PythonReplacement(const std::string& repl,
+                                              const std::map<std::string, int>& names) {
   std::string out;
   for (size_t i = 0; i < repl.size(); ++i) {
     const char c = repl[i];
@@ -104,7 +130,15 @@ std::string PythonReplacement(const std::string& repl) {
         ++i;
       } else if (e == 'g' && i + 2 < repl.size() && repl[i + 2] == '<') {
         const size_t close = repl.find('>', i);
-        out += "$" + repl.substr(i + 3, close - i - 3);
+        if (close == std::string::npos) return absl::InvalidArgumentError("missing >, unterminated name");
+        const std::string ref = repl.substr(i + 3, close - i - 3);
+        if (!ref.empty() && std::all_of(ref.begin(), ref.end(), ::isdigit)) {
+          out += "$" + ref;
+        } else if (auto it = names.find(ref); it != names.end()) {
+          out += absl::StrCat("$", it->second);
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat("unknown group name '", ref, "'"));
+        }
         i = close;
       } else if (e == 'n') {
         out.push_back('\n');
