@@ -10,6 +10,7 @@
 #include "agent/facts.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "proto/job_state.h"
 #include "tachyon/v1/agent.grpc.pb.h"
 
 namespace tachyon::agent {
@@ -18,26 +19,6 @@ namespace v1 = tachyon::v1;
 
 namespace {
 
-v1::JobState ToProtoState(jobs::JobState s) {
-  switch (s) {
-    case jobs::JobState::kPending:
-      return v1::JOB_STATE_PENDING;
-    case jobs::JobState::kRunning:
-      return v1::JOB_STATE_RUNNING;
-    case jobs::JobState::kSucceeded:
-      return v1::JOB_STATE_SUCCEEDED;
-    case jobs::JobState::kFailed:
-      return v1::JOB_STATE_FAILED;
-    case jobs::JobState::kTimedOut:
-      return v1::JOB_STATE_TIMED_OUT;
-    case jobs::JobState::kKilled:
-      return v1::JOB_STATE_KILLED;
-    case jobs::JobState::kLost:
-      return v1::JOB_STATE_LOST;
-  }
-  return v1::JOB_STATE_UNSPECIFIED;
-}
-
 v1::AgentMessage ToProto(const OutboxEvent& e) {
   v1::AgentMessage m;
   auto* ev = m.mutable_event();
@@ -45,7 +26,7 @@ v1::AgentMessage ToProto(const OutboxEvent& e) {
   ev->set_jid(e.event.jid);
   ev->set_kind(e.event.kind == jobs::JobEvent::Kind::kStarted ? v1::JobEvent::KIND_STARTED
                                                               : v1::JobEvent::KIND_FINISHED);
-  ev->set_state(ToProtoState(e.event.state));
+  ev->set_state(wire::JobStateFromName(jobs::JobStateName(e.event.state)));
   ev->set_ts_unix_ms(e.ts_unix_ms);
   if (e.event.kind == jobs::JobEvent::Kind::kFinished) {
     ev->set_result_json(

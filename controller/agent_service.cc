@@ -9,34 +9,12 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "proto/job_state.h"
 
 namespace tachyon::controller {
 namespace {
 
 namespace v1 = tachyon::v1;
-
-std::string StateName(v1::JobState s) {
-  switch (s) {
-    case v1::JOB_STATE_PENDING:
-      return "pending";
-    case v1::JOB_STATE_RUNNING:
-      return "running";
-    case v1::JOB_STATE_SUCCEEDED:
-      return "succeeded";
-    case v1::JOB_STATE_FAILED:
-      return "failed";
-    case v1::JOB_STATE_TIMED_OUT:
-      return "timed_out";
-    case v1::JOB_STATE_KILLED:
-      return "killed";
-    case v1::JOB_STATE_LOST:
-      return "lost";
-    case v1::JOB_STATE_UNREACHABLE:
-      return "unreachable";
-    default:
-      return "failed";
-  }
-}
 
 // Ends a stream at once; used for callers that fail the identity check.
 class RejectReactor final
@@ -266,7 +244,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       default:
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job event without a kind");
     }
-    e.state = StateName(ev.state());
+    e.state = wire::JobStateName(ev.state());
     e.result_json = ev.result_json();
     absl::Status st = dispatcher_->HandleJobEvent(name_, e);
     if (!st.ok() && !absl::IsPermissionDenied(st)) {

@@ -11,6 +11,7 @@
 #include "common/tls.h"
 #include "controller/exec_session.h"
 #include "controller/rollout/kv_args.h"
+#include "proto/job_state.h"
 
 namespace tachyon::controller {
 namespace {
@@ -24,18 +25,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
-}
-
-v1::JobState StateEnum(const std::string& s) {
-  if (s == "pending") return v1::JOB_STATE_PENDING;
-  if (s == "running") return v1::JOB_STATE_RUNNING;
-  if (s == "succeeded") return v1::JOB_STATE_SUCCEEDED;
-  if (s == "failed") return v1::JOB_STATE_FAILED;
-  if (s == "timed_out") return v1::JOB_STATE_TIMED_OUT;
-  if (s == "killed") return v1::JOB_STATE_KILLED;
-  if (s == "lost") return v1::JOB_STATE_LOST;
-  if (s == "unreachable") return v1::JOB_STATE_UNREACHABLE;
-  return v1::JOB_STATE_UNSPECIFIED;
 }
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -457,7 +446,7 @@ grpc::ServerUnaryReactor* ControlServiceImpl::JobStatus(grpc::CallbackServerCont
   }
   if (!status.ok()) return Done(ctx, ToGrpc(status.status()));
   resp->set_host(status->first.host);
-  resp->set_state(StateEnum(status->first.state));
+  resp->set_state(wire::JobStateFromName(status->first.state));
   resp->set_result_json(Dump(status->second));
   return Done(ctx, grpc::Status::OK);
 }
@@ -472,7 +461,7 @@ grpc::ServerUnaryReactor* ControlServiceImpl::KillJob(grpc::CallbackServerContex
   auto job = dispatcher_->KillJob(req->jid());
   if (!job.ok()) return Done(ctx, ToGrpc(job.status()));
   resp->set_host(job->host);
-  resp->set_state(StateEnum(job->state));
+  resp->set_state(wire::JobStateFromName(job->state));
   TLOG(Info) << "kill requested for job " << req->jid() << " on " << job->host;
   return Done(ctx, grpc::Status::OK);
 }
@@ -485,7 +474,7 @@ grpc::ServerUnaryReactor* ControlServiceImpl::CleanupJob(grpc::CallbackServerCon
   auto job = dispatcher_->CleanupJob(req->jid());
   if (!job.ok()) return Done(ctx, ToGrpc(job.status()));
   resp->set_host(job->host);
-  resp->set_state(StateEnum(job->state));
+  resp->set_state(wire::JobStateFromName(job->state));
   resp->set_result_json(Dump({{"ansible_job_id", req->jid()},
                               {"erased", req->jid()},
                               {"changed", false},

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/tls.h"
+#include "proto/job_state.h"
 #include "tachyon/v1/control.grpc.pb.h"
 #include "yaml-cpp/yaml.h"
 
@@ -66,29 +67,6 @@ std::unique_ptr<v1::ControlService::Stub> MakeStub(const Connection& conn, std::
 
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kUnaryDeadline);
-}
-
-const char* StateName(v1::JobState s) {
-  switch (s) {
-    case v1::JOB_STATE_PENDING:
-      return "pending";
-    case v1::JOB_STATE_RUNNING:
-      return "running";
-    case v1::JOB_STATE_SUCCEEDED:
-      return "succeeded";
-    case v1::JOB_STATE_FAILED:
-      return "failed";
-    case v1::JOB_STATE_TIMED_OUT:
-      return "timed_out";
-    case v1::JOB_STATE_KILLED:
-      return "killed";
-    case v1::JOB_STATE_LOST:
-      return "lost";
-    case v1::JOB_STATE_UNREACHABLE:
-      return "unreachable";
-    default:
-      return "unknown";
-  }
 }
 
 }  // namespace
@@ -213,7 +191,7 @@ int RunJobStatus(const Connection& conn, Format format, const std::string& jid) 
                                {"finished", 1},
                                {"started", 1},
                                {"msg", "could not find job"}};
-  std::string state = st.ok() ? StateName(resp.state()) : "unknown";
+  std::string state = st.ok() ? wire::JobStateName(resp.state()) : "unknown";
   if (format == Format::kJson) {
     json out = result;
     out["jid"] = jid;

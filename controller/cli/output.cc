@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/module_names.h"
 
 namespace tachyon::cli {
 
@@ -20,18 +21,6 @@ int ExitCodeFor(bool any_failed, bool any_unreachable) {
 }
 
 namespace {
-
-bool IsCommandLike(const std::string& module) {
-  static const std::set<std::string> kModules = {"command",
-                                                 "shell",
-                                                 "raw",
-                                                 "script",
-                                                 "ansible.builtin.command",
-                                                 "ansible.builtin.shell",
-                                                 "ansible.builtin.raw",
-                                                 "ansible.builtin.script"};
-  return kModules.count(module) > 0;
-}
 
 std::string Str(const json& j, const char* key) {
   auto it = j.find(key);
@@ -55,7 +44,7 @@ std::string FormatExecResult(Format format, const std::string& module, const std
     return absl::StrCat(host, " | UNREACHABLE! => ", Dump(result, 4), "\n");
   if (status == "started") return absl::StrCat(host, " | STARTED => ", Dump(result, 4), "\n");
   const bool failed = status == "failed" || status == "timed_out";
-  if (IsCommandLike(module) && result.contains("rc") && !result.value("timed_out", false)) {
+  if (IsFreeFormModule(module) && result.contains("rc") && !result.value("timed_out", false)) {
     std::string caption = failed ? "FAILED" : (status == "changed" ? "CHANGED" : "SUCCESS");
     std::string body = Str(result, "stdout");
     std::string err = Str(result, "stderr");

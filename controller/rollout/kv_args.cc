@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/module_names.h"
 
 namespace tachyon::rollout {
 namespace {
@@ -25,20 +26,6 @@ std::string Unquote(const std::string& s) {
 }
 
 }  // namespace
-
-bool IsFreeFormModule(const std::string& module) {
-  static const std::set<std::string> kFree = {"command",
-                                              "shell",
-                                              "raw",
-                                              "script",
-                                              "ansible.builtin.command",
-                                              "ansible.builtin.shell",
-                                              "ansible.builtin.raw",
-                                              "ansible.builtin.script",
-                                              "ansible.legacy.command",
-                                              "ansible.legacy.shell"};
-  return kFree.count(module) > 0;
-}
 
 absl::StatusOr<std::vector<std::string>> SplitArgs(const std::string& args) {
   std::vector<std::string> out;
