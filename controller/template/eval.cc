@@ -111,10 +111,16 @@ absl::StatusOr<Value> Evaluator::Lookup(const std::string& name) {
   }
   if (value) {
     if (ctx_.template_variable_values && HasTemplateString(*value)) {
-      // Ansible renders a variable's own templates when it is used.
-      RETURN_IF_ERROR(EnterCall());
+      // Ansible renders a variable's own templates when it is used. That render is a new
+      // Evaluator, so the nesting depth is counted per thread: `a: "{{ a }}"` must end.
+      static thread_local int variable_depth = 0;
+      if (variable_depth >= ctx_.limits.max_call_depth) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("recursive loop detected in template string: ", Repr(Json(name))));
+      }
+      ++variable_depth;
       auto rendered = RenderDeep(ToPlain(*value), ctx_);
-      LeaveCall();
+      --variable_depth;
       if (!rendered.ok()) return rendered.status();
       value = ToOrdered(*rendered);
     }

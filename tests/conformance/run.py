@@ -7,10 +7,11 @@ under expected/*.jsonl so the suite runs without the oracles:
   kind "when":    evaluated by ansible-playbook as a task's `when:` (skipped => false)
   kind "jinja":   rendered by Jinja2 as Ansible's template module configures it
 
-  run.py --tool BUILD/template_render_tool [--regen auto|always|never]
+  run.py --tool BUILD/template_render_tool [--regen auto|always|never] [--expected-dir DIR]
 
 --regen auto (the ctest default) regenerates the answers when ansible-playbook and Jinja2 are
-installed and otherwise uses the checked-in ones. Values must match exactly, including types
+installed (into --expected-dir; ctest passes its build directory) and otherwise uses the
+checked-in ones. --regen always with the default --expected-dir refreshes the checked-in files. Values must match exactly, including types
 (int vs float vs bool); when the oracle fails, we must fail too, and for undefined variables
 our message must name the same variable.
 """
@@ -126,22 +127,42 @@ def run_jinja(cases):
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
-def regenerate(suites):
-    os.makedirs(EXPECTED_DIR, exist_ok=True)
+def regenerate(suites, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
     flat = [(suite, i, c) for suite, cases in suites.items() for i, c in enumerate(cases)]
     ansible_cases = [c for _, _, c in flat if c['kind'] in ('ansible', 'when')]
     jinja_cases = [c for _, _, c in flat if c['kind'] == 'jinja']
     ansible_answers = iter(run_ansible(ansible_cases))
     jinja_answers = iter(run_jinja(jinja_cases))
     for suite, cases in suites.items():
-        with open(os.path.join(EXPECTED_DIR, suite + '.jsonl'), 'w') as f:
+        with open(os.path.join(out_dir, suite + '.jsonl'), 'w') as f:
             for case in cases:
                 answer = next(jinja_answers) if case['kind'] == 'jinja' else next(ansible_answers)
                 f.write(json.dumps(dict(kind=case['kind'], template=case['template'], **answer),
                                    ensure_ascii=False) + '\n')
-    for suite in os.listdir(EXPECTED_DIR):
+    for suite in os.listdir(out_dir):
         if os.path.splitext(suite)[0] not in suites:
-            os.remove(os.path.join(EXPECTED_DIR, suite))
+            os.remove(os.path.join(out_dir, suite))
+
+
+def report_drift(suites, fresh_dir):
+    """Says which fresh oracle answers differ from the checked-in ones (not a failure)."""
+    drift = 0
+    for suite in suites:
+        checked_in = os.path.join(EXPECTED_DIR, suite + '.jsonl')
+        if not os.path.exists(checked_in):
+            drift += 1
+            continue
+        old = read_jsonl(checked_in)
+        new = read_jsonl(os.path.join(fresh_dir, suite + '.jsonl'))
+        for a, b in zip(old, new):
+            if a['template'] != b['template'] or a['ok'] != b['ok'] or (
+                    a['ok'] and not same(a['value'], b['value'])):
+                drift += 1
+        drift += abs(len(old) - len(new))
+    if drift:
+        print('note: %d oracle answers differ from tests/conformance/expected; '
+              'run run.py --regen always to update them' % drift)
 
 
 def same(a, b):
@@ -179,14 +200,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tool', required=True)
     parser.add_argument('--regen', choices=['auto', 'always', 'never'], default='auto')
-    parser.add_argument('-v', '--verbose', action='store_true')
+    parser.add_argument('--expected-dir', default=EXPECTED_DIR,
+                        help='where regenerated answers go (ctest uses its build directory so '
+                             'a test run never rewrites the source tree)')
     args = parser.parse_args()
 
     suites = load_cases()
     regen = args.regen == 'always' or (args.regen == 'auto' and oracles_available())
+    expected_dir = EXPECTED_DIR
     if regen:
-        regenerate(suites)
-        print('regenerated expected answers from ansible-playbook and Jinja2')
+        expected_dir = os.path.abspath(args.expected_dir)
+        regenerate(suites, expected_dir)
+        print('regenerated expected answers from ansible-playbook and Jinja2 into %s' % expected_dir)
+        if expected_dir != os.path.abspath(EXPECTED_DIR):
+            report_drift(suites, expected_dir)
     else:
         print('oracles not installed: using the checked-in answers')
 
@@ -194,7 +221,7 @@ def main():
     total = 0
     per_kind = {}
     for suite in suites:
-        expected = read_jsonl(os.path.join(EXPECTED_DIR, suite + '.jsonl'))
+        expected = read_jsonl(os.path.join(expected_dir, suite + '.jsonl'))
         proc = subprocess.run([args.tool, VARS, os.path.join(HERE, 'templates')],
                               input=''.join(json.dumps(dict(id=str(i), kind=e['kind'], template=e['template'])) + '\n'
                                             for i, e in enumerate(expected)),

@@ -127,6 +127,10 @@ TEST_F(EvaluatorTest, ResolveHookAndVariableTemplating) {
   EXPECT_EQ(Value("{{ lazy }}"), json("{{ n * 2 }}"));
   ctx_.template_variable_values = true;
   EXPECT_EQ(Value("{{ lazy }}"), json("10"));
+  // A variable defined in terms of itself ends with an error, not a stack overflow.
+  json loop_vars = json::parse(R"({"a": "{{ b }}", "b": "{{ a }}"})");
+  ctx_.vars = &loop_vars;
+  EXPECT_EQ(Error("{{ a }}").code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(EvaluatorTest, LimitsBoundHostileTemplates) {
