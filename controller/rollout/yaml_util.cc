@@ -186,8 +186,9 @@ SourcePos PosOf(const std::string& file, const YAML::Mark& mark) {
   SourcePos pos;
   pos.file = file;
   // yaml-cpp uses -1 for "no mark" (nodes built in memory).
-  pos.line = mark.line >= 0 ? mark.line + 1 : 0;
-  pos.column = mark.column >= 0 ? mark.column + 1 : 0;
+  // A node without a mark (an empty document) is reported at the start of the file.
+  pos.line = mark.line >= 0 ? mark.line + 1 : 1;
+  pos.column = mark.column >= 0 ? mark.column + 1 : 1;
   return pos;
 }
 
