@@ -355,10 +355,19 @@ absl::StatusOr<std::vector<AgentView>> Dispatcher::ListAgents() {
   return out;
 }
 
+absl::StatusOr<uint64_t> Dispatcher::LastAgentSeq(const std::string& name) {
+  ASSIGN_OR_RETURN(auto agent, store_->GetAgent(name));
+  return agent ? agent->last_event_seq : 0;
+}
+
 absl::StatusOr<rollout::HostUniverse> Dispatcher::Universe() {
   ASSIGN_OR_RETURN(auto records, store_->ListAgents());
   rollout::HostUniverse u;
   for (const auto& r : records) {
+    if (r.name == kLocalhost) {
+      u.implicit_hosts.push_back(r.name);
+      continue;
+    }
     u.hosts.push_back(r.name);
     u.groups["all"].push_back(r.name);
     if (r.groups.empty()) u.groups["ungrouped"].push_back(r.name);

@@ -28,6 +28,10 @@ struct AgentView {
   bool connected = false;
 };
 
+// The controller's own host, run by the embedded LocalExecutor; like Ansible's implicit
+// localhost it matches only by name, never `all`.
+inline constexpr char kLocalhost[] = "localhost";
+
 struct DispatcherOptions {
   // A job its agent has not accepted after this long ends as `unreachable` (never delivered).
   absl::Duration delivery_timeout = absl::Minutes(5);
@@ -73,6 +77,8 @@ class Dispatcher {
   absl::StatusOr<store::JobRecord> CleanupJob(const std::string& jid);
 
   absl::StatusOr<std::vector<AgentView>> ListAgents();
+  // The highest event seq stored for an agent (0 for one never seen).
+  absl::StatusOr<uint64_t> LastAgentSeq(const std::string& name);
   bool IsConnected(const std::string& name);
   // Every known agent as a pattern universe: groups from --group, plus all/ungrouped.
   absl::StatusOr<rollout::HostUniverse> Universe();

@@ -1,7 +1,10 @@
 // tachyon-controller: flags, signals and wiring only.
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
+#include <climits>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -9,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/jobs/job_engine.h"
 #include "common/daemon.h"
 #include "common/fs.h"
 #include "common/limits.h"
@@ -19,9 +23,24 @@
 #include "controller/control_service.h"
 #include "controller/dispatcher.h"
 #include "controller/event_bus.h"
+#include "controller/local_executor.h"
 #include "controller/store/store.h"
 
+namespace {
+
+std::string SelfExe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "tachyon-controller";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // The embedded localhost executor runs jobs under shims, like an agent: same entry point.
+  if (argc >= 2 && std::strcmp(argv[1], "__shim") == 0) {
+    return tachyon::jobs::ShimMain(argc - 1, argv + 1);
+  }
   tachyon::BlockShutdownSignals();
   CLI::App app{"tachyon-controller: runs rollouts and dispatches jobs to agents over mTLS gRPC"};
   tachyon::DaemonFlags daemon;
@@ -67,6 +86,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   dispatcher.StartTimers();
+  tachyon::controller::LocalExecutor::Options local;
+  local.spool_dir = state_dir + "/localhost/jobs";
+  local.shim_command = {SelfExe(), "__shim"};
+  auto localhost = tachyon::controller::LocalExecutor::Start(&dispatcher, local);
+  if (!localhost.ok()) {
+    TLOG(Error) << "localhost executor: " << localhost.status();
+    return 1;
+  }
   tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
   tachyon::controller::ControlServiceImpl control_service(&dispatcher, &bus, store->get(),
                                                           {default_timeout});
@@ -99,6 +126,7 @@ int main(int argc, char** argv) {
 
   int sig = tachyon::WaitForShutdownSignal();
   TLOG(Info) << "signal " << sig << ": shutting down";
+  (*localhost)->Stop();
   dispatcher.CloseAll("controller shutting down");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();

@@ -12,8 +12,6 @@
 
 namespace tachyon::rollout {
 
-bool IsFreeFormModule(const std::string& module);
-
 // "a=1 b='x y'" -> {"a":"1","b":"x y"}. A string starting with '{' is taken as JSON.
 absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const std::string& args);
 

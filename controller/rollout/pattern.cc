@@ -100,11 +100,17 @@ absl::StatusOr<std::vector<std::string>> MatchTerm(const std::string& term, cons
     for (const auto& h : u.hosts) {
       if (h == base) add(h);
     }
+    for (const auto& h : u.implicit_hosts) {
+      if (h == base) add(h);
+    }
   }
   // Keep inventory order, as Ansible does for the final host list.
   std::vector<std::string> ordered;
   std::set<std::string> matched(out.begin(), out.end());
   for (const auto& h : u.hosts) {
+    if (matched.count(h)) ordered.push_back(h);
+  }
+  for (const auto& h : u.implicit_hosts) {
     if (matched.count(h)) ordered.push_back(h);
   }
   if (!subscript.empty()) return ApplySubscript(ordered, subscript, term);
@@ -163,6 +169,9 @@ absl::StatusOr<std::vector<std::string>> MatchPattern(const std::string& pattern
   }
   std::vector<std::string> ordered;
   for (const auto& h : universe.hosts) {
+    if (result.count(h)) ordered.push_back(h);
+  }
+  for (const auto& h : universe.implicit_hosts) {
     if (result.count(h)) ordered.push_back(h);
   }
   return ordered;

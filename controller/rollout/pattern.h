@@ -17,6 +17,9 @@ namespace tachyon::rollout {
 struct HostUniverse {
   std::vector<std::string> hosts;
   std::map<std::string, std::vector<std::string>> groups;
+  // Hosts matched only by their exact name, never by `all`, a group or a glob: Ansible's
+  // implicit `localhost`.
+  std::vector<std::string> implicit_hosts;
 };
 
 // Returns matched hosts in inventory order, without duplicates. An empty result is not an

@@ -69,6 +69,15 @@ TEST(PatternTest, UnknownMatchesNothing) {
   EXPECT_THAT(Match("nosuch*"), IsEmpty());
 }
 
+TEST(PatternTest, ImplicitLocalhostMatchesOnlyByName) {
+  HostUniverse u = Fleet();
+  u.implicit_hosts = {"localhost"};
+  EXPECT_EQ(MatchPattern("all", u)->size(), 6u);
+  EXPECT_THAT(*MatchPattern("local*", u), IsEmpty());
+  EXPECT_THAT(*MatchPattern("localhost", u), ElementsAre("localhost"));
+  EXPECT_THAT(*MatchPattern("web[0]:localhost", u), ElementsAre("web01", "localhost"));
+}
+
 TEST(PatternTest, MalformedIsAnError) {
   EXPECT_FALSE(MatchPattern("", Fleet()).ok());
   EXPECT_FALSE(MatchPattern("~[unclosed", Fleet()).ok());
