@@ -562,6 +562,9 @@ absl::StatusOr<std::vector<std::string>> ShlexSplit(const std::string& line) {
 // ---------------------------------------------------------------------------------------------
 // Host patterns on inventory lines: optional :port, then ranges.
 
+// Longest line or host pattern handed to std::regex, whose matcher recurses per character.
+constexpr size_t kMaxRegexLine = 4096;
+
 bool ValidRangeBody(const std::string& body) {
   static const std::regex re("^(?:[a-zA-Z]:[a-zA-Z]|[0-9]+:[0-9]+)(?::[0-9]+)?$");
   return std::regex_match(body, re);
@@ -615,6 +618,7 @@ bool LooksLikeIpv6(const std::string& s) {
 
 // Ansible's _expand_hostpattern: (hostnames, port). port is -1 when absent.
 absl::StatusOr<std::vector<std::string>> ExpandHostPattern(const std::string& pattern, int* port) {
+  if (pattern.size() > kMaxRegexLine) return absl::InvalidArgumentError("host pattern is too long");
   static const std::regex bracketed("^\\[(.+)\\]:([0-9]+)$");
   static const std::regex hostport("^((?:[^:\\[\\]]|\\[[^\\]]*\\])*):([0-9]+)$");
   *port = -1;
@@ -832,8 +836,12 @@ class InventoryParser {
       int col = static_cast<int>(b) + 1;
       if (line[0] == '#' || line[0] == ';') continue;
 
+      // std::regex recurses per character; bound what reaches it.
+      if (line[0] == '[' && line.size() > kMaxRegexLine) {
+        return ParseError(file, lineno, col, "section line is too long");
+      }
       std::smatch m;
-      if (std::regex_match(line, m, section_re)) {
+      if (line[0] == '[' && std::regex_match(line, m, section_re)) {
         group = m[1].str();
         state = m[2].matched ? m[2].str() : "hosts";
         if (state != "hosts" && state != "children" && state != "vars") {
@@ -918,7 +926,7 @@ class InventoryParser {
         std::string v = Trim(line.substr(eq + 1));
         SetGroupVar(group, k, IniValue(v));
       } else {  // children
-        if (!std::regex_match(line, m, groupname_re)) {
+        if (line.size() > kMaxRegexLine || !std::regex_match(line, m, groupname_re)) {
           return ParseError(file, lineno, col, absl::StrCat("Expected group name, got: ", line));
         }
         std::string child = m[1].str();
@@ -1546,6 +1554,9 @@ Universe Inventory::GetUniverse() const {
   Universe u;
   u.hosts = Hosts();
   for (const auto& g : group_order_) u.groups[g] = GroupHosts(g);
+  for (const char* name : {"localhost", "127.0.0.1", "::1"}) {
+    if (!HasHost(name)) u.implicit_hosts.push_back(name);
+  }
   return u;
 }
 

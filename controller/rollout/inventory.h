@@ -22,6 +22,9 @@ namespace tachyon::rollout {
 struct Universe {
   std::vector<std::string> hosts;
   std::map<std::string, std::vector<std::string>> groups;
+  // Matched only by exact name, never by `all`, a group or a glob: the implicit localhost
+  // names ("localhost", "127.0.0.1", "::1") that the inventory does not define.
+  std::vector<std::string> implicit_hosts;
 };
 
 struct InventoryHost {

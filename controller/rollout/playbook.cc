@@ -261,8 +261,9 @@ class Loader {
     }
     std::string key = absl::StrCat(path, "|", spec.tasks_from, "|", spec.handlers_from, "|",
                                    spec.vars_from, "|", spec.defaults_from);
-    auto cached = role_cache_.find(key);
-    if (cached != role_cache_.end()) return cached->second;
+    for (size_t i = 0; i < pb_->roles.size(); ++i) {
+      if (pb_->roles[i].load_key == key) return static_cast<int>(i);
+    }
     if (static_cast<int>(chain.size()) > options_.max_import_depth) {
       return ErrorAt(at, "roles nest too deeply");
     }
@@ -271,6 +272,7 @@ class Loader {
     size_t slash = spec.name.find_last_of('/');
     if (slash != std::string::npos) role.name = spec.name.substr(slash + 1);
     role.path = path;
+    role.load_key = key;
     if (IsDir(path + "/files")) role.files_dir = path + "/files";
     if (IsDir(path + "/templates")) role.templates_dir = path + "/templates";
 
@@ -300,7 +302,6 @@ class Loader {
     // Reserve the index first, so that tasks of the role can refer to it.
     int index = static_cast<int>(pb_->roles.size());
     pb_->roles.push_back(role);
-    role_cache_[key] = index;
     for (auto [dir, from, handlers] : {std::make_tuple("tasks", spec.tasks_from, false),
                                        std::make_tuple("handlers", spec.handlers_from, true)}) {
       std::string f = FindMainFile(path + "/" + dir, from);
@@ -1006,7 +1007,6 @@ class Loader {
 
   Playbook* pb_;
   const LoadOptions& options_;
-  std::map<std::string, int> role_cache_;
   std::set<std::string> noted_;
 };
 

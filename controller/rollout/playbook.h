@@ -78,6 +78,9 @@ struct Role {
   std::vector<Task> handlers;                          // handlers/main.yml
   std::string files_dir;                               // empty when the role has none
   std::string templates_dir;                           // empty when the role has none
+  // (path, *_from) of this load: LoadRole reuses a role already loaded the same way, so
+  // include_role in a loop does not grow Playbook::roles.
+  std::string load_key;
 };
 
 // An entry of a play's `roles:`.

@@ -3,10 +3,13 @@
 #include <cmath>
 #include <limits>
 #include <regex>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/parser.h"
 
 namespace tachyon::rollout {
 
@@ -106,6 +109,23 @@ json ResolveFloat(const std::string& text) {
   }
 }
 
+// Parser events are not needed to count documents.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& file, int depth) {
   if (depth > 200) return ErrorAt(PosOf(file, node), "YAML nesting is too deep");
   const std::string& tag = node.Tag();
@@ -203,13 +223,20 @@ absl::Status ErrorAt(const SourcePos& pos, const std::string& message) {
 
 absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.empty()) return YAML::Node(YAML::NodeType::Null);
-    if (docs.size() > 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ":1:1: expected a single YAML document, found ", docs.size()));
+    // Count documents ourselves, stopping at two: yaml-cpp 0.7's LoadAll loops forever
+    // (allocating) on some invalid input such as ",a]" (jbeder/yaml-cpp#1040, fixed in 0.8.x).
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      DocumentCounter counter;
+      int docs = 0;
+      while (docs < 2 && parser.HandleNextDocument(counter)) ++docs;
+      if (docs > 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ":1:1: expected a single YAML document in the stream"));
+      }
     }
-    return docs[0];
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     return ErrorAt(PosOf(name, e.mark), e.msg);
   } catch (const std::exception& e) {

@@ -120,6 +120,7 @@ TEST(InventoryTest, OrderGroupsAndUniverse) {
   EXPECT_EQ(u.hosts, inv->Hosts());
   EXPECT_THAT(u.groups["all"], ElementsAre("solo", "web1", "web2", "db1"));
   EXPECT_THAT(u.groups["db"], ElementsAre("db1"));
+  EXPECT_THAT(u.implicit_hosts, ElementsAre("localhost", "127.0.0.1", "::1"));
   auto vars = inv->HostVars("db1");
   ASSERT_TRUE(vars.ok());
   EXPECT_EQ((*vars)["env"], "prod");
@@ -178,6 +179,8 @@ TEST(InventoryTest, ErrorsNamePosition) {
               HasSubstr("hosts.yml:3:"));
   EXPECT_THAT(ParseError("all:\n  hosts:\n    12:\n", "hosts.yml"),
               HasSubstr("hosts.yml:3:5: Host pattern 12 must be a string"));
+  EXPECT_THAT(ParseError("[" + std::string(100000, 'a') + "]\n"), HasSubstr("too long"));
+  EXPECT_THAT(ParseError("[g]\n" + std::string(100000, 'h') + "\n"), HasSubstr("too long"));
   EXPECT_THAT(ParseError("[a:children]\nb\n[b:children]\na\n"),
               HasSubstr("recursive dependency loop"));
 }

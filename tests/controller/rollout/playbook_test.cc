@@ -323,6 +323,12 @@ TEST(PlaybookTest, DynamicIncludeAtRunTime) {
   auto idx = LoadRole(spec, web.base_dir, web.pos, &pb);
   ASSERT_TRUE(idx.ok()) << idx.status();
   EXPECT_EQ(pb.roles[*idx].tasks.size(), 2u);
+  // Loading the same role again (include_role in a loop) reuses it.
+  size_t roles = pb.roles.size();
+  auto again = LoadRole(spec, web.base_dir, web.pos, &pb);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *idx);
+  EXPECT_EQ(pb.roles.size(), roles);
 }
 
 TEST(PlaybookTest, NormalizeModuleName) {
