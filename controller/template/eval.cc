@@ -100,7 +100,15 @@ absl::StatusOr<Value> Evaluator::Lookup(const std::string& name) {
   std::optional<Json> value;
   if (ctx_.ordered_vars != nullptr && ctx_.ordered_vars->is_object()) {
     auto it = ctx_.ordered_vars->find(name);
-    if (it != ctx_.ordered_vars->end()) value = *it;
+    if (it != ctx_.ordered_vars->end()) {
+      if (!(ctx_.template_variable_values && HasTemplateString(*it))) {
+        // The common case: no copy at all, the caller's variables outlive this evaluation.
+        Value v = Value::Borrowed(*it);
+        var_cache_.emplace(name, v);
+        return v;
+      }
+      value = *it;
+    }
   }
   if (!value && ctx_.vars != nullptr && ctx_.vars->is_object()) {
     auto it = ctx_.vars->find(name);
@@ -136,7 +144,7 @@ absl::StatusOr<Value> Evaluator::GetAttr(const Value& obj, const std::string& na
   if (obj.is_undefined()) return obj;
   if (obj.is_namespace()) {
     auto it = obj.namespace_attrs().find(name);
-    if (it != obj.namespace_attrs().end()) return Value(*it);
+    if (it != obj.namespace_attrs().end()) return Value(Json(*it));
     return Value::Undefined(absl::StrCat("'Namespace object' has no attribute ", Repr(Json(name))));
   }
   if (!obj.is_json()) {
@@ -145,7 +153,7 @@ absl::StatusOr<Value> Evaluator::GetAttr(const Value& obj, const std::string& na
   const Json& j = obj.json();
   if (obj.shape() == Value::Shape::kTuple && j.size() == 2 && (name == "grouper" || name == "list")) {
     // groupby() yields (grouper, list) named tuples.
-    return Value(j[name == "grouper" ? 0 : 1]);
+    return Value::Part(obj, j[name == "grouper" ? 0 : 1]);
   }
   if (j.is_object()) {
     if (name == "cycle" && j.contains("index0") && j.contains("revindex0") && j.contains("depth0")) {
@@ -158,13 +166,13 @@ absl::StatusOr<Value> Evaluator::GetAttr(const Value& obj, const std::string& na
     }
     if (!IsDictMethod(name)) {
       auto it = j.find(name);
-      if (it != j.end()) return Value(*it);
+      if (it != j.end()) return Value::Part(obj, *it);
     }
   }
   if (auto method = BindMethod(j, name)) return *method;
   if (j.is_object()) {
     auto it = j.find(name);
-    if (it != j.end()) return Value(*it);
+    if (it != j.end()) return Value::Part(obj, *it);
   }
   return Value::Undefined(absl::StrCat(Repr(Json(ObjectTypeRepr(j))), " has no attribute ",
                                        Repr(Json(name))));
@@ -182,7 +190,7 @@ absl::StatusOr<Value> Evaluator::GetItem(const Value& obj, const Value& key) {
   if (j.is_object()) {
     if (k.is_string()) {
       auto it = j.find(k.get<std::string>());
-      if (it != j.end()) return Value(*it);
+      if (it != j.end()) return Value::Part(obj, *it);
       if (auto method = BindMethod(j, k.get<std::string>())) return *method;
     }
   } else if ((j.is_array() || j.is_string()) && IsIntLike(k)) {
@@ -191,9 +199,9 @@ absl::StatusOr<Value> Evaluator::GetItem(const Value& obj, const Value& key) {
       const int64_t n = static_cast<int64_t>(j.size());
       if (i < 0) i += n;
       if (i >= 0 && i < n) {
-        return Value::Shaped(j[static_cast<size_t>(i)], obj.shape() == Value::Shape::kTupleList
-                                                            ? Value::Shape::kTuple
-                                                            : Value::Shape::kPlain);
+        return Value::Part(obj, j[static_cast<size_t>(i)])
+            .WithShape(obj.shape() == Value::Shape::kTupleList ? Value::Shape::kTuple
+                                                                : Value::Shape::kPlain);
       }
     } else {
       const std::u32string s = DecodeUtf8(j.get_ref<const std::string&>());

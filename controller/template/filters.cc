@@ -71,6 +71,13 @@ absl::StatusOr<Json> Items(const Json& j) {
   return Fail(absl::StrCat("'", PythonTypeName(j), "' object is not iterable"));
 }
 
+// Items() without a copy when the value already is a list.
+absl::StatusOr<const Json*> ItemsRef(const Json& j, Json* storage) {
+  if (j.is_array()) return &j;
+  ASSIGN_OR_RETURN(*storage, Items(j));
+  return storage;
+}
+
 bool Has(const Args& a, size_t i) { return i < a.size() && a[i].has_value(); }
 
 absl::StatusOr<Json> ArgJson(const Args& a, size_t i, Json def) {
@@ -86,6 +93,23 @@ bool ArgBool(const Args& a, size_t i, bool def) {
 // Jinja's make_attrgetter: "a.b.0" walks items (then attributes) one part at a time.
 absl::StatusOr<Value> Attribute(Evaluator& ev, const Json& item, const Json& attribute) {
   if (IsIntLike(attribute)) return ev.GetItem(Value(item), Value(attribute));
+  // Fast path: plain keys and indexes walk the JSON without copying it.
+  const Json* node = &item;
+  bool fast = true;
+  for (absl::string_view part : absl::StrSplit(ToText(attribute), '.')) {
+    const std::string key(part);
+    // Jinja's attribute getter tries the item first, so a key named "items" wins here.
+    if (node->is_object() && node->contains(key)) {
+      node = &(*node)[key];
+    } else if (node->is_array() && !key.empty() && std::all_of(key.begin(), key.end(), ::isdigit) &&
+               std::strtoull(key.c_str(), nullptr, 10) < node->size()) {
+      node = &(*node)[std::strtoull(key.c_str(), nullptr, 10)];
+    } else {
+      fast = false;
+      break;
+    }
+  }
+  if (fast) return Value(*node);
   Value cur(item);
   for (absl::string_view part : absl::StrSplit(ToText(attribute), '.')) {
     Json key(std::string{part});
@@ -636,7 +660,10 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
     return Value(Json(s));
   }
 
-  ASSIGN_OR_RETURN(const Json v, RequireJson(input));
+  // By reference: filters read their input, and copying a large result list per filter adds up.
+  if (input.is_undefined()) return UndefinedError(input.message());
+  if (input.is_callable()) return Fail(absl::StrCat("a function (", input.message(), ") is not a value"));
+  const Json& v = input.is_namespace() ? input.namespace_attrs() : input.json();
 
   if (name == "int") {
     RETURN_IF_ERROR(bind({"default", "base"}));
@@ -689,7 +716,9 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
   if (name == "join") {
     RETURN_IF_ERROR(bind({"d", "attribute"}));
     ASSIGN_OR_RETURN(Json sep, ArgJson(a, 0, Json("")));
-    ASSIGN_OR_RETURN(Json items, Items(v));
+    Json storage;
+    ASSIGN_OR_RETURN(const Json* items_ptr, ItemsRef(v, &storage));
+    const Json& items = *items_ptr;
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
       Json item = items[i];
@@ -739,7 +768,9 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
   if (name == "sum") {
     RETURN_IF_ERROR(bind({"attribute", "start"}));
     ASSIGN_OR_RETURN(Json total, ArgJson(a, 1, Json(0)));
-    ASSIGN_OR_RETURN(Json items, Items(v));
+    Json storage;
+    ASSIGN_OR_RETURN(const Json* items_ptr, ItemsRef(v, &storage));
+    const Json& items = *items_ptr;
     for (const auto& item : items) {
       Json x = item;
       if (Has(a, 0)) {
@@ -804,7 +835,9 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
     return Value(std::move(items));
   }
   if (name == "map") {
-    ASSIGN_OR_RETURN(Json items, Items(v));
+    Json storage;
+    ASSIGN_OR_RETURN(const Json* items_ptr, ItemsRef(v, &storage));
+    const Json& items = *items_ptr;
     Json out = Json::array();
     // map(attribute='x', default=...) or map('filter', args...).
     std::optional<Json> attribute;
@@ -843,7 +876,9 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
     return Value(std::move(out));
   }
   if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
-    ASSIGN_OR_RETURN(Json items, Items(v));
+    Json storage;
+    ASSIGN_OR_RETURN(const Json* items_ptr, ItemsRef(v, &storage));
+    const Json& items = *items_ptr;
     const bool attr_mode = name == "selectattr" || name == "rejectattr";
     const bool keep_when = name == "select" || name == "selectattr";
     CallArgs rest = args;

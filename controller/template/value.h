@@ -39,7 +39,21 @@ class Value {
   enum class Shape : uint8_t { kPlain, kTuple, kTupleList };
 
   Value() = default;
-  Value(Json json) : json_(std::move(json)) {}  // NOLINT: implicit on purpose.
+  Value(Json json) : json_(std::make_shared<const Json>(std::move(json))) {}  // NOLINT: implicit.
+
+  // Values are immutable, so a part of a value (an attribute, an item) shares its parent's
+  // storage instead of copying it: `results[0].stdout` copies nothing.
+  static Value Part(const Value& parent, const Json& part) {
+    Value v;
+    v.json_ = std::shared_ptr<const Json>(parent.json_, &part);
+    return v;
+  }
+  // Borrows caller-owned JSON (the Context's variables) that outlives the evaluation.
+  static Value Borrowed(const Json& external) {
+    Value v;
+    v.json_ = std::shared_ptr<const Json>(std::shared_ptr<const Json>(), &external);
+    return v;
+  }
 
   static Value Undefined(std::string message) {
     Value v;
@@ -56,6 +70,11 @@ class Value {
   }
   static Value Shaped(Json json, Shape shape) {
     Value v(std::move(json));
+    v.shape_ = shape;
+    return v;
+  }
+  Value WithShape(Shape shape) const {
+    Value v = *this;
     v.shape_ = shape;
     return v;
   }
@@ -89,8 +108,7 @@ class Value {
   bool native_text() const { return native_text_; }
   void set_native_text(bool v) { native_text_ = v; }
 
-  const Json& json() const { return json_; }
-  Json& mutable_json() { return json_; }
+  const Json& json() const { return json_ ? *json_ : NullJson(); }
   // For Undefined: the error raised when it is used ("'x' is undefined"). For callables: a name.
   const std::string& message() const { return message_; }
   const NativeFunction& function() const { return *fn_; }
@@ -101,7 +119,12 @@ class Value {
   Shape shape_ = Shape::kPlain;
   bool lenient_ = false;
   bool native_text_ = false;
-  Json json_;
+  static const Json& NullJson() {
+    static const Json* null = new Json(nullptr);
+    return *null;
+  }
+
+  std::shared_ptr<const Json> json_;
   std::string message_;
   std::shared_ptr<NativeFunction> fn_;
   std::shared_ptr<Json> ns_;
