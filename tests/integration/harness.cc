@@ -652,10 +652,21 @@ void Cluster::KillLeftoverJobs() {
       }
     }
   }
+  std::vector<int> pidfds;
   for (pid_t pid : doomed) {
+    int pidfd = PidfdOpen(pid);
+    if (pidfd >= 0) pidfds.push_back(pidfd);
     auto it = table.find(pid);
     if (it != table.end() && it->second.second == pid) ::kill(-pid, SIGKILL);
     ::kill(pid, SIGKILL);
+  }
+  // Wait until each is dead (a pidfd turns readable when its process exits), so that nothing
+  // writes into the directory while it is removed.
+  for (int pidfd : pidfds) {
+    struct pollfd p = {pidfd, POLLIN, 0};
+    while (::poll(&p, 1, kWaitSeconds * 1000) < 0 && errno == EINTR) {
+    }
+    ::close(pidfd);
   }
 }
 

@@ -310,5 +310,24 @@ TEST_F(JobsTest, PollZeroJobSurvivesAgentRestart) {
   EXPECT_EQ(Status(jid_b, 0).value("stdout", ""), "got b");
 }
 
+// The harness itself: a job left running when a test ends is killed by the teardown.
+TEST(HarnessTest, TeardownKillsLeftoverJobs) {
+  std::string pid;
+  {
+    Cluster cluster;
+    ASSERT_TRUE(cluster.StartController());
+    ASSERT_TRUE(cluster.StartAgent("web01"));
+    Fifo ready(cluster.dir() + "/ready", Fifo::kFromJob);
+    CliResult r = cluster.Cli({"exec", "web01", "-B", "60", "-P", "0", "--", "/bin/sh", "-c",
+                               "echo $$ > " + ready.path() + "; exec sleep 60"});
+    ASSERT_EQ(r.rc, 0) << r;
+    auto line = ready.ReadLine();
+    ASSERT_TRUE(line);
+    pid = *line;
+    ASSERT_TRUE(ProcessAlive(std::stoi(pid)));
+  }
+  EXPECT_FALSE(ProcessAlive(std::stoi(pid))) << "the teardown left job " << pid << " running";
+}
+
 }  // namespace
 }  // namespace tachyon::itest
