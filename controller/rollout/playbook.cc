@@ -662,8 +662,9 @@ class Loader {
       }
       if (k == "loop" || k.rfind("with_", 0) == 0) {
         if (!loop_key.empty()) {
-          return ErrorAt(kpos,
-                         absl::StrCat("duplicate loop in task: ", k, " (already ", loop_key, ")"));
+          // Ansible names the with_ lookup: "duplicate loop in task: items".
+          std::string with = k.rfind("with_", 0) == 0 ? k : loop_key;
+          return ErrorAt(kpos, absl::StrCat("duplicate loop in task: ", with.substr(5)));
         }
         loop_key = k;
       }
@@ -685,17 +686,20 @@ class Loader {
       std::string s = NormalizeModuleName(m);
       return options_.is_known_module ? options_.is_known_module(s) : IsKnownModule(s);
     };
-    if (thing) {
-      for (const auto& c : candidates) {
-        if (known(c.Scalar())) {
-          return ErrorAt(PosOf(ctx.file, c),
-                         absl::StrCat("conflicting action statements: ",
-                                      action_node ? "action" : "local_action", ", ", c.Scalar()));
-        }
-        return ErrorAt(PosOf(ctx.file, c),
-                       absl::StrCat("'", c.Scalar(), "' is not a valid attribute for a Task"));
+    // Ansible takes action:/local_action: first, then every other key in order; a second
+    // one is a conflict, whatever it is (a misspelt keyword included, as in ansible-core 2.14).
+    auto conflict = [&](const std::string& first, const YAML::Node& second) {
+      std::string msg =
+          absl::StrCat("conflicting action statements: ", first, ", ", second.Scalar());
+      if (!known(second.Scalar())) {
+        absl::StrAppend(&msg, " ('", second.Scalar(),
+                        "' is neither a task keyword nor a known module)");
       }
+      return ErrorAt(PosOf(ctx.file, second), msg);
+    };
+    if (thing) {
       RETURN_IF_ERROR(ActionThing(thing, ctx, &task));
+      if (!candidates.empty()) return conflict(task.action_as_written, candidates[0]);
       if (local_node) {
         task.keywords["delegate_to"] = Keyword{json("localhost"), PosOf(ctx.file, local_node)};
       }
@@ -703,31 +707,8 @@ class Loader {
       if (candidates.empty()) {
         return ErrorAt(task.pos, "no module/action detected in task.");
       }
-      YAML::Node module_key = candidates[0];
-      if (candidates.size() > 1) {
-        std::vector<YAML::Node> known_ones;
-        for (const auto& c : candidates) {
-          if (known(c.Scalar())) known_ones.push_back(c);
-        }
-        if (known_ones.size() >= 2) {
-          return ErrorAt(PosOf(ctx.file, known_ones[1]),
-                         absl::StrCat("conflicting action statements: ", known_ones[0].Scalar(),
-                                      ", ", known_ones[1].Scalar()));
-        }
-        if (known_ones.empty()) {
-          return ErrorAt(PosOf(ctx.file, candidates[0]),
-                         absl::StrCat("couldn't resolve module/action '", candidates[0].Scalar(),
-                                      "'. This often indicates a misspelling, missing "
-                                      "collection, or incorrect module path."));
-        }
-        module_key = known_ones[0];
-        for (const auto& c : candidates) {
-          if (c.Scalar() != module_key.Scalar()) {
-            return ErrorAt(PosOf(ctx.file, c),
-                           absl::StrCat("'", c.Scalar(), "' is not a valid attribute for a Task"));
-          }
-        }
-      }
+      if (candidates.size() > 1) return conflict(candidates[0].Scalar(), candidates[1]);
+      const YAML::Node& module_key = candidates[0];
       task.action_as_written = module_key.Scalar();
       task.action = NormalizeModuleName(task.action_as_written);
       task.action_pos = PosOf(ctx.file, module_key);

@@ -117,8 +117,8 @@ struct Play {
 struct LoadOptions {
   // How deep import_playbook/import_tasks/import_role may nest.
   int max_import_depth = 32;
-  // Used only to tell a module from a misspelled keyword when a task has two candidate keys;
-  // nullptr means the built-in IsKnownModule.
+  // Used only to add a hint to "conflicting action statements" when one of the keys is
+  // neither a keyword nor a known module (likely a typo); nullptr means IsKnownModule.
   std::function<bool(const std::string&)> is_known_module;
 };
 

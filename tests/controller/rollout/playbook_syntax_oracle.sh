@@ -1,7 +1,9 @@
 #!/bin/sh
 # The seed playbooks under testdata/playbooks/seed are real Ansible: `ansible-playbook
 # --syntax-check` (ansible-core 2.14) accepts each of them, so playbook_test loading them
-# proves tachyon accepts what Ansible accepts. Exit 77 (skip) without ansible-core.
+# proves tachyon accepts what Ansible accepts; and it rejects every playbook under
+# testdata/playbooks/invalid with the message that invalid/EXPECTED (and playbook_test)
+# requires of tachyon. Exit 77 (skip) without ansible-core.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v ansible-playbook >/dev/null 2>&1; then
@@ -20,4 +22,19 @@ for pb in "$here"/testdata/playbooks/seed/*.yml; do
     status=1
   fi
 done
+# And every playbook under invalid/ is rejected, with the message EXPECTED names.
+tab=$(printf '\t')
+grep -v '^#' "$here/testdata/playbooks/invalid/EXPECTED" | while IFS="$tab" read -r file want; do
+  if ANSIBLE_CONFIG="$tmp/ansible.cfg" ANSIBLE_HOME="$tmp" ANSIBLE_LOCAL_TEMP="$tmp" \
+      ansible-playbook --syntax-check -i localhost, "$here/testdata/playbooks/invalid/$file" \
+      >"$tmp/out.txt" 2>&1; then
+    echo "$file: accepted by ansible-playbook, expected an error" >&2
+    echo fail >"$tmp/failed"
+  elif [ -n "$want" ] && ! grep -qF -- "$want" "$tmp/out.txt"; then
+    echo "$file: ansible-playbook's error lacks '$want':" >&2
+    cat "$tmp/out.txt" >&2
+    echo fail >"$tmp/failed"
+  fi
+done
+[ -f "$tmp/failed" ] && status=1
 exit $status

@@ -331,6 +331,29 @@ TEST(PlaybookTest, DynamicIncludeAtRunTime) {
   EXPECT_EQ(pb.roles.size(), roles);
 }
 
+// The playbooks Ansible rejects (playbook_syntax_oracle.sh checks that) we reject too, with
+// the same wording where EXPECTED gives one.
+TEST(PlaybookErrorsTest, RejectsWhatAnsibleRejects) {
+  std::ifstream in(kPlaybooks + "/invalid/EXPECTED");
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    std::string file = line.substr(0, tab);
+    std::string want = line.substr(tab + 1);
+    std::string path = kPlaybooks + "/invalid/" + file;
+    auto pb = LoadPlaybook(path);
+    ASSERT_FALSE(pb.ok()) << file;
+    std::string msg(pb.status().message());
+    EXPECT_THAT(msg, HasSubstr(want)) << file;
+    EXPECT_THAT(msg, StartsWith(path + ":")) << file;  // every error has a position
+    ++cases;
+  }
+  EXPECT_GE(cases, 20);
+}
+
 TEST(PlaybookTest, NormalizeModuleName) {
   EXPECT_EQ(NormalizeModuleName("ansible.builtin.copy"), "copy");
   EXPECT_EQ(NormalizeModuleName("ansible.legacy.shell"), "shell");
@@ -364,12 +387,13 @@ TEST(PlaybookErrorsTest, ModuleDetection) {
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - command: ls\n      shell: ls\n"),
             "play.yml:4:7: conflicting action statements: command, shell");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - command: ls\n      regster: x\n"),
-            "play.yml:4:7: 'regster' is not a valid attribute for a Task");
+            "play.yml:4:7: conflicting action statements: command, regster ('regster' is "
+            "neither a task keyword nor a known module)");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - action: shell ls\n      command: ls\n"),
-            "play.yml:4:7: conflicting action statements: action, command");
+            "play.yml:4:7: conflicting action statements: shell, command");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - foo: 1\n      bar: 2\n"),
-            "play.yml:3:7: couldn't resolve module/action 'foo'. This often indicates a "
-            "misspelling, missing collection, or incorrect module path.");
+            "play.yml:4:7: conflicting action statements: foo, bar ('bar' is neither a task "
+            "keyword nor a known module)");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - command: [ls]\n"),
             "play.yml:3:16: unexpected parameter type in action: <class 'list'>");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      listen: y\n"),
@@ -382,7 +406,7 @@ TEST(PlaybookErrorsTest, Keywords) {
             "filter instead");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n"
                       "      with_items: [2]\n"),
-            "play.yml:5:7: duplicate loop in task: with_items (already loop)");
+            "play.yml:5:7: duplicate loop in task: items");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      loop_control:\n"
                       "        loopvar: x\n"),
             "play.yml:5:9: 'loopvar' is not a valid attribute for a LoopControl");
