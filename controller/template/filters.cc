@@ -80,6 +80,31 @@ absl::StatusOr<const Json*> ItemsRef(const Json& j, Json* storage) {
 
 bool Has(const Args& a, size_t i) { return i < a.size() && a[i].has_value(); }
 
+// The engine walks values recursively (printing, comparing, converting), and yaml-cpp parses
+// flow collections recursively, so parsed documents may not nest deeper than this.
+constexpr int kMaxDocumentDepth = 500;
+
+absl::Status CheckNesting(const std::string& text) {
+  int depth = 0;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quote) {
+      if (c == '\\') ++i;
+      else if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDocumentDepth) {
+        return absl::ResourceExhaustedError(absl::StrCat("document nests deeper than ", kMaxDocumentDepth, " levels"));
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Json> ArgJson(const Args& a, size_t i, Json def) {
   if (!Has(a, i)) return def;
   return RequireJson(*a[i]);
@@ -1248,6 +1273,7 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
   if (name == "from_json") {
     RETURN_IF_ERROR(bind({}));
     if (!v.is_string()) return Fail(absl::StrCat("the JSON object must be str, bytes or bytearray, not ", PythonTypeName(v)));
+    RETURN_IF_ERROR(CheckNesting(v.get<std::string>()));
     Json parsed = Json::parse(v.get<std::string>(), nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) return Fail("Expecting value: the string is not valid JSON");
     return Value(std::move(parsed));
@@ -1273,6 +1299,7 @@ absl::StatusOr<Value> ApplyFilterImpl(Evaluator& ev, const std::string& name,
   if (name == "from_yaml") {
     RETURN_IF_ERROR(bind({}));
     if (!v.is_string()) return Value(v);
+    RETURN_IF_ERROR(CheckNesting(v.get<std::string>()));
     ASSIGN_OR_RETURN(Json parsed, YamlToJson(v.get<std::string>()));
     return Value(std::move(parsed));
   }
