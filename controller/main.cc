@@ -117,12 +117,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string host = listen.substr(0, listen.rfind(':'));
-  TLOG(Info) << "listening on " << host << ":" << port << " (mTLS), state in " << state_dir;
+  // The port file is written before the "listening on" line, so a reader that saw the line can
+  // read the file.
   if (!port_file.empty()) {
     if (auto st = tachyon::WriteFileAtomic(port_file, absl::StrCat(port, "\n"), 0644); !st.ok()) {
       TLOG(Error) << "port file: " << st;
     }
   }
+  TLOG(Info) << "listening on " << host << ":" << port << " (mTLS), state in " << state_dir;
 
   int sig = tachyon::WaitForShutdownSignal();
   TLOG(Info) << "signal " << sig << ": shutting down";
