@@ -1,7 +1,9 @@
 #!/bin/sh
 # Differential oracle for the inventory loader: runs `ansible-inventory --list` (ansible-core
 # 2.14) on every case under testdata/inventory/ and writes (--update) or compares (--check)
-# each case's expected.json. inventory_test compares tachyon's output with expected.json.
+# each case's expected.json, and expected_hosts.json: the hosts of `all` and of every group in
+# the order a play uses them (inventory_hosts_oracle.py). inventory_test compares tachyon's
+# ToListJson(), Hosts() and GroupHosts() with them.
 #
 # A case directory holds SOURCE (the inventory path, relative to the case) and optionally
 # PLAYBOOK_DIR (passed as --playbook-dir).
@@ -35,12 +37,19 @@ for case in "$here"/testdata/inventory/*/; do
   # Canonical form: sorted keys, 2-space indent.
   python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), indent=2, sort_keys=True))' \
     "$tmp/out.json" >"$tmp/canon.json"
-  if [ "$mode" = --update ]; then
-    cp "$tmp/canon.json" "$case/expected.json"
-  elif ! cmp -s "$tmp/canon.json" "$case/expected.json"; then
-    echo "$name: expected.json is stale (run $0 --update):" >&2
-    diff -u "$case/expected.json" "$tmp/canon.json" >&2 || true
-    status=1
-  fi
+  # The host order a play would use for `all` and for each group.
+  ANSIBLE_CONFIG="$tmp/ansible.cfg" ANSIBLE_LOCAL_TEMP="$tmp" ANSIBLE_HOME="$tmp" \
+    /usr/bin/python3 "$here/inventory_hosts_oracle.py" "$src" >"$tmp/hosts.json" 2>"$tmp/err.txt" || {
+      echo "$name: inventory_hosts_oracle.py failed:" >&2; cat "$tmp/err.txt" >&2; status=1; continue; }
+  for kind in expected expected_hosts; do
+    if [ $kind = expected ]; then got="$tmp/canon.json"; else got="$tmp/hosts.json"; fi
+    if [ "$mode" = --update ]; then
+      cp "$got" "$case/$kind.json"
+    elif ! cmp -s "$got" "$case/$kind.json"; then
+      echo "$name: $kind.json is stale (run $0 --update):" >&2
+      diff -u "$case/$kind.json" "$got" >&2 || true
+      status=1
+    fi
+  done
 done
 exit $status

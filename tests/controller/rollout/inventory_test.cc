@@ -61,6 +61,18 @@ TEST_P(InventoryOracleTest, MatchesAnsibleInventoryList) {
   EXPECT_EQ(ours->dump(2), expected.dump(2));
 }
 
+// Host order matters: it is the order of `hosts: all`, of groups, and so of serial batches.
+TEST_P(InventoryOracleTest, HostOrderMatchesAnsible) {
+  std::string dir = kTestdata + "/inventory/" + GetParam() + "/";
+  auto inv = Inventory::Load({dir + FirstLine(dir + "SOURCE")});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  json expected = json::parse(Slurp(dir + "expected_hosts.json"));
+  json ours = json::object();
+  ours["all"] = (*inv)->Hosts();
+  for (const std::string& g : (*inv)->GroupNames()) ours["group:" + g] = (*inv)->GroupHosts(g);
+  EXPECT_EQ(ours.dump(2), expected.dump(2));
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, InventoryOracleTest, ::testing::ValuesIn(OracleCases()));
 
 TEST(InventoryOracleTest, HasAtLeastTenCases) { EXPECT_GE(OracleCases().size(), 10u); }
