@@ -414,6 +414,26 @@ class Loader {
     return LoadPlaybookFile(path, depth + 1, chain, vars_ptr, tags ? &*tags : nullptr);
   }
 
+  // Taggable._load_tags: a list stays; "a, b" is ["a", "b"]; anything else is an error.
+  static absl::Status NormalizeTags(json* v, const SourcePos& pos) {
+    if (v->is_array() || v->is_null()) return absl::OkStatus();
+    if (!v->is_string()) return ErrorAt(pos, "tags must be specified as a list");
+    std::string s = v->get<std::string>();
+    json out = json::array();
+    size_t start = 0;
+    while (true) {
+      size_t c = s.find(',', start);
+      std::string part = s.substr(start, c == std::string::npos ? std::string::npos : c - start);
+      size_t b = part.find_first_not_of(" \t\n\r");
+      size_t e = part.find_last_not_of(" \t\n\r");
+      out.push_back(b == std::string::npos ? "" : part.substr(b, e - b + 1));
+      if (c == std::string::npos) break;
+      start = c + 1;
+    }
+    *v = std::move(out);
+    return absl::OkStatus();
+  }
+
   static json MergeTags(const json& a, const json& b) {
     json out = json::array();
     for (const json* t : {&a, &b}) {
@@ -520,6 +540,7 @@ class Loader {
                                                        "pre_tasks",  "post_tasks", "handlers"};
       if (structural.count(k) || IsIgnoredKeyword(k)) continue;
       ASSIGN_OR_RETURN(json v, YamlToJson(kv.second, file));
+      if (k == "tags") RETURN_IF_ERROR(NormalizeTags(&v, PosOf(file, kv.second)));
       play.keywords[k] = Keyword{std::move(v), PosOf(file, kv.second)};
     }
 
@@ -615,6 +636,7 @@ class Loader {
           if (k == "vars" && !(v.is_object() || v.is_null())) {
             return ErrorAt(PosOf(file, kv.second), "role vars must be a dictionary");
           }
+          if (k == "tags") RETURN_IF_ERROR(NormalizeTags(&v, PosOf(file, kv.second)));
           ref.keywords[k] = Keyword{std::move(v), PosOf(file, kv.second)};
         } else {
           ref.params[k] = std::move(v);  // role parameters, like `- role: x` + `port: 80`
@@ -748,11 +770,33 @@ class Loader {
       task.keywords[k] = Keyword{std::move(v), PosOf(ctx.file, kv.second)};
     }
 
+    // Ansible's own argument renames (playbook/task.py, task_include.py), so the engine sees
+    // what Ansible's would: `cmd` is `_raw_params` for command/shell/script, and `file` is
+    // `_raw_params` for include_tasks/import_tasks.
+    if ((task.action == "command" || task.action == "shell" || task.action == "script") &&
+        task.args.contains("cmd")) {
+      bool has_raw = task.raw_args.has_value() ||
+                     (task.args.contains("_raw_params") && task.args["_raw_params"] != "");
+      if (has_raw) {
+        return ErrorAt(task.args_pos,
+                       "The 'cmd' argument cannot be used when other raw parameters are "
+                       "specified. Please put everything in one or the other place.");
+      }
+      task.args["_raw_params"] = task.args["cmd"];
+      task.args.erase("cmd");
+    }
+    if ((task.action == "include_tasks" || task.action == "import_tasks") &&
+        task.args.contains("file") &&
+        (!task.args.contains("_raw_params") || task.args["_raw_params"] == "")) {
+      task.args["_raw_params"] = task.args["file"];
+      task.args.erase("file");
+    }
+
     // Includes and imports.
     const std::string& a = task.action;
     if (a == "include_tasks") {
       task.kind = TaskKind::kIncludeTasks;
-      if (!task.raw_args && !task.args.contains("file") && !task.args.contains("_raw_params")) {
+      if (!task.raw_args && !task.args.contains("_raw_params")) {
         return ErrorAt(task.action_pos, "include_tasks needs a file name");
       }
     } else if (a == "include_role") {
@@ -768,8 +812,9 @@ class Loader {
     return task;
   }
 
-  absl::Status CheckTaskKeyword(const std::string& k, const json& v, const SourcePos& pos,
+  absl::Status CheckTaskKeyword(const std::string& k, json& v, const SourcePos& pos,
                                 const YAML::Node& node, const Ctx& ctx) {
+    if (k == "tags") return NormalizeTags(&v, pos);
     if (k == "loop_control") {
       if (!v.is_object()) return ErrorAt(pos, "loop_control must be a dictionary");
       static const std::set<std::string> allowed = {"loop_var", "index_var", "label",
@@ -904,8 +949,6 @@ class Loader {
     std::string name;
     if (task.raw_args) {
       name = *task.raw_args;
-    } else if (task.args.contains("file") && task.args["file"].is_string()) {
-      name = task.args["file"].get<std::string>();
     } else if (task.args.contains("_raw_params") && task.args["_raw_params"].is_string()) {
       name = task.args["_raw_params"].get<std::string>();
     }

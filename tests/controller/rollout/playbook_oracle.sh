@@ -21,7 +21,8 @@ status=0
 mode=${1:---check}
 # What Ansible makes of each valid playbook (playbook_oracle.py), for playbook_test to compare.
 mkdir -p "$here/testdata/playbooks/oracle"
-for pb in "$here"/testdata/playbooks/seed/*.yml "$here"/testdata/playbooks/full/site.yml; do
+for pb in "$here"/testdata/playbooks/seed/*.yml "$here"/testdata/playbooks/full/site.yml \
+    "$here"/testdata/playbooks/tricky/site.yml; do
   rel=${pb#"$here"/testdata/playbooks/}
   out="$here/testdata/playbooks/oracle/$(echo "$rel" | tr / _ | sed 's/\.yml$//').json"
   if ! ANSIBLE_CONFIG="$tmp/ansible.cfg" ANSIBLE_HOME="$tmp" ANSIBLE_LOCAL_TEMP="$tmp" \

@@ -460,7 +460,7 @@ TEST_P(OracleModelTest, MatchesAnsible) {
 
 INSTANTIATE_TEST_SUITE_P(Oracle, OracleModelTest, ::testing::ValuesIn(OracleFiles()));
 
-TEST(OracleModelTest, CoversSeedAndFull) { EXPECT_EQ(OracleFiles().size(), 17u); }
+TEST(OracleModelTest, CoversSeedAndFull) { EXPECT_EQ(OracleFiles().size(), 18u); }
 
 TEST(PlaybookTest, UnknownModulesLoad) {
   Playbook pb = MustLoad(kPlaybooks + "/unknown_module.yml");
