@@ -620,10 +620,7 @@ absl::Status Evaluator::RenderNode(const Node& node, std::string* out) {
       ASSIGN_OR_RETURN(CallArgs args, EvalArgs(call, 1));
       const Node* block = &node;
       Value caller = Value::Callable("caller", [this, block](CallArgs& caller_args) -> absl::StatusOr<Value> {
-        // The call block body, as a macro whose parameters come after children[0].
-        Node shim(NodeKind::kMacro, block->line, block->column);
-        shim.targets = block->targets;
-        (void)caller_args;
+        // The call block's body; its parameters' defaults follow the call in children.
         RETURN_IF_ERROR(EnterCall());
         frames_.emplace_back();
         for (size_t i = 0; i < block->targets.size(); ++i) {

@@ -50,11 +50,25 @@ absl::StatusOr<std::regex> CompileRegex(const std::string& pattern, const RegexO
     }
     p.push_back(pattern[i]);
   }
-  // std::regex's compiler recurses per nesting level.
+  // std::regex's compiler recurses per nesting level, and it parses back-reference numbers and
+  // repetition counts into a `long` without overflow checks (UBSan finds `\\22222...`), so
+  // both are bounded before it sees the pattern.
   int depth = 0, max_depth = 0;
   for (size_t k = 0; k < p.size(); ++k) {
+    const auto digits_at = [&p](size_t from) {
+      size_t n = 0;
+      while (from + n < p.size() && std::isdigit(static_cast<unsigned char>(p[from + n]))) ++n;
+      return n;
+    };
     if (p[k] == '\\') {
+      if (digits_at(k + 1) > 2) return absl::InvalidArgumentError(absl::StrCat("invalid group reference in '", pattern, "'"));
       ++k;
+    } else if (p[k] == '{' && digits_at(k + 1) > 0) {
+      for (size_t q = k + 1; q < p.size() && p[q] != '}'; q += std::max<size_t>(1, digits_at(q))) {
+        if (digits_at(q) > 4) {
+          return absl::InvalidArgumentError(absl::StrCat("repetition count too large in '", pattern, "'"));
+        }
+      }
     } else if (p[k] == '(') {
       max_depth = std::max(max_depth, ++depth);
     } else if (p[k] == ')') {

@@ -157,6 +157,20 @@ TEST_F(EvaluatorTest, InvalidUtf8NeverThrows) {
   EXPECT_TRUE(v.ok());
 }
 
+TEST_F(EvaluatorTest, RegexInputsThatBreakStdRegexAreRejected) {
+  // Found by the fuzzer: libstdc++ parses back-reference numbers without overflow checks.
+  EXPECT_FALSE(RenderValue("{{ s is search('\\\\\\2222222222222222222222A') }}", ctx_).ok());
+  EXPECT_FALSE(RenderValue("{{ s is search('a{99999999999999}') }}", ctx_).ok());
+  EXPECT_FALSE(RenderValue("{{ s is search('" + std::string(100, '(') + "a" + std::string(100, ')') + "') }}", ctx_).ok());
+  EXPECT_EQ(Value("{{ 'aXbX' | regex_replace('(X)', '\\1\\1') }}"), json("aXXbXX"));
+}
+
+TEST_F(EvaluatorTest, PlainJinjaRendersNoneAsNone) {
+  auto text = RenderJinja("{{ none }}|{% if true %}\nx{% endif %}", ctx_);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "None|\nx");  // no trim_blocks, no Ansible finalize
+}
+
 TEST_F(EvaluatorTest, ConcurrentRendersShareTheParseCache) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
