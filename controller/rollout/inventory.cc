@@ -772,9 +772,11 @@ class InventoryParser {
     std::string ext = Extension(file);
     bool try_yaml = ext.empty() || ext == ".yml" || ext == ".yaml" || ext == ".json";
     absl::Status yaml_status = absl::OkStatus();
+    bool was_yaml_mapping = false;
     if (try_yaml) {
       auto node = ParseYaml(text, file);
       if (node.ok() && node->IsMap() && node->size() > 0 && !node.value()["plugin"]) {
+        was_yaml_mapping = true;
         // Parse into a scratch copy so a failed YAML attempt leaves nothing behind.
         Inventory backup = *inv_;
         yaml_status = ParseYamlInventory(*node, file);
@@ -793,8 +795,9 @@ class InventoryParser {
     }
     absl::Status ini_status = ParseIni(text, file);
     if (ini_status.ok()) return ini_status;
-    // For YAML-named files, the YAML error is the helpful one.
-    if (try_yaml && ext != "" && !yaml_status.ok()) return yaml_status;
+    // Ansible would have accepted it as INI; when INI fails too, the YAML error is the
+    // helpful one for a file that is YAML by name or evidently YAML by content.
+    if (!yaml_status.ok() && (was_yaml_mapping || !ext.empty())) return yaml_status;
     return ini_status;
   }
 

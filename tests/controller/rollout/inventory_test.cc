@@ -191,6 +191,11 @@ TEST(InventoryTest, ErrorsNamePosition) {
               HasSubstr("hosts.yml:3:"));
   EXPECT_THAT(ParseError("all:\n  hosts:\n    12:\n", "hosts.yml"),
               HasSubstr("hosts.yml:3:5: Host pattern 12 must be a string"));
+  // Without an extension, YAML content still gets the YAML error, not an INI one.
+  EXPECT_THAT(ParseError("all:\n  hosts:\n    12:\n", "hosts"),
+              HasSubstr("hosts:3:5: Host pattern 12 must be a string"));
+  EXPECT_THAT(ParseError("[web]\nh1 novalue\n", "hosts"),
+              HasSubstr("hosts:2:1: Expected key=value"));
   EXPECT_THAT(ParseError("[" + std::string(100000, 'a') + "]\n"), HasSubstr("too long"));
   EXPECT_THAT(ParseError("[g]\n" + std::string(100000, 'h') + "\n"), HasSubstr("too long"));
   EXPECT_THAT(ParseError("[a:children]\nb\n[b:children]\na\n"),
