@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "controller/rollout/ini_syntax.h"  // IniValue, ExpandHostRange: part of the API
 #include "nlohmann/json.hpp"
 
 namespace tachyon::rollout {
@@ -127,12 +128,5 @@ class Inventory {
   std::vector<VarsDir> inventory_dirs_;
   std::vector<VarsDir> playbook_dirs_;
 };
-
-// Python's ast.literal_eval for INI values, then Ansible's fallback to the raw string:
-// "1" -> 1, "True" -> true, "'x'" -> "x", "[1, 2]" -> [1, 2], "true" -> "true".
-nlohmann::json IniValue(const std::string& text);
-
-// Ansible's host range expansion: "web[01:03]" -> web01 web02 web03, "db-[a:c]", "x[1:9:2]".
-absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& pattern);
 
 }  // namespace tachyon::rollout
