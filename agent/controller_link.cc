@@ -6,7 +6,9 @@
 #include <random>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "agent/facts.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -168,11 +170,14 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
         js.timeout_seconds = spec.timeout_seconds();
         js.env.insert(spec.env().begin(), spec.env().end());
         js.cwd = spec.cwd();
-        absl::Status st =
-            js.args.is_object()
-                ? engine_->Submit(js)
-                : absl::InvalidArgumentError("module arguments are not a JSON object");
+        absl::Status st = CheckDeliverBy(spec);
+        if (st.ok()) {
+          st = js.args.is_object()
+                   ? engine_->Submit(js)
+                   : absl::InvalidArgumentError("module arguments are not a JSON object");
+        }
         ack->set_accepted(st.ok());
+        ack->set_expired(absl::IsDeadlineExceeded(st));
         if (!st.ok()) {
           ack->set_error(std::string(st.message()));
           TLOG(Warning) << "job " << spec.jid() << " (" << spec.module()
@@ -199,6 +204,19 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
       default:
         TLOG(Warning) << "ignoring an empty message from the controller";
     }
+  }
+
+  // A dispatch read after its deliver-by time was given up on by the controller (recorded
+  // `unreachable`): refuse it unless we already have the job (a redelivery of an accepted one).
+  absl::Status CheckDeliverBy(const v1::JobSpec& spec) const {
+    if (spec.deliver_by_unix_ms() == 0) return absl::OkStatus();
+    if (engine_->Status(spec.jid()).ok()) return absl::OkStatus();
+    int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    if (now_ms <= spec.deliver_by_unix_ms()) return absl::OkStatus();
+    return absl::DeadlineExceededError(absl::StrCat(
+        "refused: the dispatch arrived ", now_ms - spec.deliver_by_unix_ms(),
+        " ms after its delivery deadline (the controller records the job as never delivered; "
+        "if this repeats, check this host's clock)"));
   }
 
   static v1::AgentMessage ActionResult(const std::string& jid, const absl::Status& st) {

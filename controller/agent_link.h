@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
+
 namespace tachyon::controller {
 
 struct DispatchRequest {
@@ -19,6 +21,7 @@ struct DispatchRequest {
   std::map<std::string, std::string> env;
   std::string cwd;
   std::string rollout_id;
+  absl::Time deliver_by = absl::InfiniteFuture();  // refuse to start the job after this
 };
 
 // An agent's hello, as the domain sees it.

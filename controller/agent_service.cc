@@ -152,7 +152,8 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
         return HandleEvent(msg.event());
       case v1::AgentMessage::kDispatchAck: {
         const auto& ack = msg.dispatch_ack();
-        auto st = dispatcher_->HandleDispatchAck(name_, ack.jid(), ack.accepted(), ack.error());
+        auto st = dispatcher_->HandleDispatchAck(name_, ack.jid(), ack.accepted(), ack.error(),
+                                                 ack.expired());
         if (!st.ok() && !absl::IsPermissionDenied(st)) {
           TLOG(Error) << "dispatch ack from '" << name_ << "' for " << ack.jid() << ": " << st;
         }
@@ -290,6 +291,9 @@ bool StreamLink::SendDispatch(const DispatchRequest& r) {
   for (const auto& [k, v] : r.env) (*spec->mutable_env())[k] = v;
   spec->set_cwd(r.cwd);
   spec->set_rollout_id(r.rollout_id);
+  if (r.deliver_by != absl::InfiniteFuture()) {
+    spec->set_deliver_by_unix_ms(absl::ToUnixMillis(r.deliver_by));
+  }
   return Send(std::move(m));
 }
 

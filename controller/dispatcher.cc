@@ -60,7 +60,7 @@ absl::Status Dispatcher::Recover() {
   // Jobs never accepted before the restart keep their delivery deadline.
   ASSIGN_OR_RETURN(auto pending, store_->ListJobs("", {"pending"}));
   for (const auto& job : pending) {
-    ScheduleDeliveryDeadline(job.jid, job.created + options_.delivery_timeout);
+    ScheduleDeliveryDeadline(job.jid, job.created + options_.delivery_timeout + kDeliveryGrace);
   }
   return absl::OkStatus();
 }
@@ -115,6 +115,7 @@ absl::StatusOr<uint64_t> Dispatcher::AgentConnected(const std::string& name,
       req.args_json = job.args_json;
       req.timeout_seconds = job.timeout_seconds;
       req.rollout_id = job.rollout_id;
+      req.deliver_by = job.created + options_.delivery_timeout;
       link->SendDispatch(req);
     }
   }
@@ -264,7 +265,7 @@ absl::Status Dispatcher::HandleJobEvent(const std::string& agent, const AgentJob
 }
 
 absl::Status Dispatcher::HandleDispatchAck(const std::string& agent, const std::string& jid,
-                                           bool accepted, const std::string& error) {
+                                           bool accepted, const std::string& error, bool expired) {
   ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
   if (!job || job->host != agent) {
     TLOG(Warning) << "security: agent '" << agent << "' acked job '" << jid
@@ -272,8 +273,21 @@ absl::Status Dispatcher::HandleDispatchAck(const std::string& agent, const std::
     return absl::PermissionDeniedError(absl::StrCat("job ", jid, " was not dispatched to ", agent));
   }
   if (accepted) {
+    if (job->state == "unreachable") {
+      // The agent accepted a dispatch after its deadline (its clock is behind ours by more than
+      // the grace). The job is already recorded as never delivered: stop it there.
+      TLOG(Error) << "agent '" << agent << "' accepted job " << jid
+                  << " after it was recorded unreachable; killing it (check the host's clock)";
+      if (auto link = LinkFor(agent)) link->SendKill(jid);
+      return absl::OkStatus();
+    }
     // Accepted means stored in the agent's spool: the job is no longer "never delivered".
     return bus_->Atomically([&](const EventBus::Emit& emit) { return MarkRunning(*job, emit); });
+  }
+  if (expired) {
+    return FinishJob(
+        jid, agent, "unreachable",
+        {{"unreachable", true}, {"changed", false}, {"msg", "never delivered: " + error}});
   }
   return FinishJob(jid, agent, "failed", {{"failed", true}, {"msg", error}});
 }
@@ -297,7 +311,8 @@ absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, Dispat
                           request.rollout_id))
         .status();
   }));
-  ScheduleDeliveryDeadline(jid, job.created + options_.delivery_timeout);
+  request.deliver_by = job.created + options_.delivery_timeout;
+  ScheduleDeliveryDeadline(jid, request.deliver_by + kDeliveryGrace);
   if (auto link = LinkFor(host)) link->SendDispatch(request);
   return jid;
 }

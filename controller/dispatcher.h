@@ -32,6 +32,11 @@ struct AgentView {
 // localhost it matches only by name, never `all`.
 inline constexpr char kLocalhost[] = "localhost";
 
+// Agents refuse a dispatch past its deliver-by time; the controller records the job
+// unreachable only this much later, so an agent that accepted just in time is never overruled
+// by the controller's timer.
+inline constexpr absl::Duration kDeliveryGrace = absl::Seconds(2);
+
 struct DispatcherOptions {
   // A job its agent has not accepted after this long ends as `unreachable` (never delivered).
   absl::Duration delivery_timeout = absl::Minutes(5);
@@ -61,8 +66,9 @@ class Dispatcher {
   // An agent's job event. PermissionDenied when the job was not dispatched to that agent
   // (the event is dropped). Duplicates (seq already stored) are acked and dropped.
   absl::Status HandleJobEvent(const std::string& agent, const AgentJobEvent& event);
+  // `expired`: the agent refused the dispatch because it came after its deliver-by time.
   absl::Status HandleDispatchAck(const std::string& agent, const std::string& jid, bool accepted,
-                                 const std::string& error);
+                                 const std::string& error, bool expired = false);
 
   // Creates the job (pending), records job_dispatched, and sends it when the agent is
   // connected. Returns the job id.

@@ -271,6 +271,22 @@ TEST_F(DispatcherTest, NeverDeliveredJobsEndUnreachableAfterTheDeliveryTimeout) 
   EXPECT_EQ(dispatcher.JobStatus(*delivered)->first.state, "running");
 }
 
+TEST_F(DispatcherTest, ExpiredDispatchIsNeverDeliveredAndALateAcceptIsKilled) {
+  auto link = Connect("web01");
+  auto jid = dispatcher_->StartJob("web01", {});
+  ASSERT_TRUE(jid.ok());
+  EXPECT_NE(link->dispatches().at(0).deliver_by, absl::InfiniteFuture());
+  ASSERT_TRUE(
+      dispatcher_->HandleDispatchAck("web01", *jid, false, "too late", /*expired=*/true).ok());
+  auto status = dispatcher_->JobStatus(*jid);
+  EXPECT_EQ(status->first.state, "unreachable");
+  EXPECT_EQ(status->second["unreachable"], true);
+  // An agent whose clock lags accepts it anyway: the controller stops it there.
+  ASSERT_TRUE(dispatcher_->HandleDispatchAck("web01", *jid, true, "").ok());
+  EXPECT_THAT(link->kills(), ::testing::ElementsAre(*jid));
+  EXPECT_EQ(dispatcher_->JobStatus(*jid)->first.state, "unreachable");
+}
+
 TEST_F(DispatcherTest, DeliveryDeadlinesSurviveARestart) {
   auto jid = dispatcher_->StartJob("web09", {});
   // A new controller process: same store, tiny delivery timeout, pending job from before.
