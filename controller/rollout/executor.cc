@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -21,6 +22,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr size_t kMaxRuntimeRoles = 4096;
 constexpr char kOmit[] = "__omit_place_holder__tachyon";
 constexpr char kNoLogMsg[] =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
@@ -204,8 +206,10 @@ class Executor::Impl {
 
   // Where a task sits: the chain of enclosing blocks' keywords and the role it came from.
   struct Scope {
-    const Role* role = nullptr;
+    const Role* role = nullptr;  // into pb_->roles, whose capacity is reserved up front
     const json* role_params = nullptr;
+    std::shared_ptr<const json> include_params;  // include_tasks/include_role vars and item
+    std::shared_ptr<const std::set<std::string>> only;  // hosts an include runs for
     std::vector<const std::map<std::string, Keyword>*> chain;  // outermost first
     bool has_rescue = false;
     bool is_handler = false;
@@ -222,7 +226,11 @@ class Executor::Impl {
   const Play* play_ = nullptr;
   json vars_files_ = json::object();
   std::vector<std::string> play_hosts_;
+  std::vector<std::string> batch_;  // the `serial` batch running now
   bool end_play_ = false;
+  // Keyword maps and task lists made at run time (include_tasks), kept for stable pointers.
+  std::deque<std::map<std::string, Keyword>> owned_keywords_;
+  std::deque<std::vector<Task>> owned_tasks_;
 
   Playbook* pb_;
   Inventory* inv_;
@@ -251,16 +259,30 @@ class Executor::Impl {
   absl::StatusOr<json> RunAsyncStatus(const json& args);
   absl::StatusOr<json> LoopItems(const Task& task, const json& vars);
 
-  std::vector<std::string> ActiveHosts() {
+  // The batch's hosts still running (within `scope.only` for an include).
+  std::vector<std::string> ActiveHosts(const Scope* scope = nullptr) {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<std::string> out;
     if (end_play_) return out;
-    for (const auto& h : play_hosts_) {
+    for (const auto& h : batch_) {
       const HostState& s = hosts_[h];
-      if (!s.failed && !s.unreachable && !s.ended) out.push_back(h);
+      if (s.failed || s.unreachable || s.ended) continue;
+      if (scope != nullptr && scope->only != nullptr && scope->only->count(h) == 0) continue;
+      out.push_back(h);
     }
     return out;
   }
+  std::vector<std::string> PlayHostsActive() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<std::string> out;
+    for (const auto& h : play_hosts_) {
+      const HostState& s = hosts_[h];
+      if (!s.failed && !s.unreachable) out.push_back(h);
+    }
+    return out;
+  }
+  void RunInclude(const Task& task, const Scope& scope);
+  absl::Status RunBatch(const Play& play);
 
   json ComposeVars(const std::string& host, const Scope& scope, const Task* task);
   json HostvarsJson();
@@ -368,6 +390,7 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
     Merge(&v, hosts_[host].host_facts);
   }
   if (scope.role_params != nullptr) Merge(&v, *scope.role_params);
+  if (scope.include_params != nullptr) Merge(&v, *scope.include_params);
   Merge(&v, opts_.extra_vars);
   // Magic variables: not overridable.
   v["inventory_hostname"] = host;
@@ -378,9 +401,9 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
   v["ansible_diff_mode"] = opts_.diff;
   v["ansible_verbosity"] = opts_.verbosity;
   v["ansible_play_hosts_all"] = play_hosts_;
-  v["ansible_play_hosts"] = ActiveHosts();
-  v["ansible_play_batch"] = v["ansible_play_hosts"];
-  v["play_hosts"] = v["ansible_play_hosts"];
+  v["ansible_play_hosts"] = PlayHostsActive();
+  v["ansible_play_batch"] = ActiveHosts();
+  v["play_hosts"] = v["ansible_play_batch"];
   v["ansible_play_name"] = play_->name;
   v["playbook_dir"] = play_->base_dir;
   v["omit"] = kOmit;
@@ -466,6 +489,8 @@ void Executor::Impl::Emit(const std::string& task_name, const std::string& host,
 }
 
 absl::StatusOr<int> Executor::Impl::Run() {
+  // Scope keeps Role pointers while include_role may append roles: never reallocate.
+  pb_->roles.reserve(pb_->roles.size() + kMaxRuntimeRoles);
   for (const auto& g : inv_->GroupNames()) groups_[g] = inv_->GroupHosts(g);
   groups_["all"] = inv_->Hosts();
   Universe u = inv_->GetUniverse();
@@ -549,6 +574,51 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
     std::lock_guard<std::mutex> l(mu_);
     sink_->OnPlayStart(PlayStartEvent{play.name, play_hosts_});
   }
+  // `serial`: the play runs start to end (handlers included) on one batch after another.
+  std::vector<int> sizes;
+  if (const Keyword* serial = play.Get("serial")) {
+    json values = serial->value.is_array() ? serial->value : json::array({serial->value});
+    for (const auto& v : values) {
+      ASSIGN_OR_RETURN(json r, v.is_string() ? tmpl::RenderValue(v.get<std::string>(), ctx)
+                                             : absl::StatusOr<json>(v));
+      std::string text = JsonToText(r);
+      int n = 0;
+      if (!text.empty() && text.back() == '%') {
+        n = static_cast<int>(std::atof(text.c_str()) / 100.0 * play_hosts_.size());
+        n = std::max(n, 1);
+      } else {
+        n = std::atoi(text.c_str());
+      }
+      sizes.push_back(n <= 0 ? static_cast<int>(play_hosts_.size()) : n);
+    }
+  }
+  double max_fail_pct = -1;
+  if (const Keyword* m = play.Get("max_fail_percentage")) {
+    max_fail_pct = std::atof(JsonToText(m->value).c_str());
+  }
+  size_t pos = 0, batch_no = 0;
+  while (pos < play_hosts_.size() || (pos == 0 && play_hosts_.empty())) {
+    size_t n = play_hosts_.size();
+    if (!sizes.empty()) n = sizes[std::min(batch_no, sizes.size() - 1)];
+    n = std::min(n, play_hosts_.size() - pos);
+    batch_.assign(play_hosts_.begin() + pos, play_hosts_.begin() + pos + n);
+    pos += n;
+    ++batch_no;
+    RETURN_IF_ERROR(RunBatch(play));
+    if (play_hosts_.empty() || end_play_) break;
+    int failed = 0;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& h : batch_) failed += hosts_[h].failed || hosts_[h].unreachable ? 1 : 0;
+    }
+    // Ansible stops the play when a whole batch failed, or more than max_fail_percentage did.
+    if (!batch_.empty() && failed == static_cast<int>(batch_.size())) break;
+    if (max_fail_pct >= 0 && 100.0 * failed / batch_.size() > max_fail_pct) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::Impl::RunBatch(const Play& play) {
   Scope scope;
   scope.chain.push_back(&play.keywords);
   scope.tags = TagSet(play.Get("tags"));
@@ -574,21 +644,19 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
 
 void Executor::Impl::RunTasks(const std::vector<Task>& tasks, const Scope& scope) {
   for (const Task& task : tasks) {
-    if (ActiveHosts().empty()) return;
+    if (ActiveHosts(&scope).empty()) return;
     if (task.kind == TaskKind::kBlock) {
       RunBlock(task, scope);
-      continue;
-    }
-    if (task.kind != TaskKind::kAction) {
-      std::lock_guard<std::mutex> l(mu_);
-      sink_->OnWarning(absl::StrCat(task.pos.ToString(), ": ", task.action,
-                                    " is not supported by the executor yet; skipped"));
       continue;
     }
     std::set<std::string> tags = scope.tags;
     for (const auto& t : TagSet(task.Get("tags"))) tags.insert(t);
     if (task.action != "meta" && !TagsSelected(tags)) continue;
-    RunTaskOnHosts(task, scope, ActiveHosts());
+    if (task.kind == TaskKind::kIncludeTasks || task.kind == TaskKind::kIncludeRole) {
+      RunInclude(task, scope);
+      continue;
+    }
+    RunTaskOnHosts(task, scope, ActiveHosts(&scope));
   }
 }
 
@@ -596,7 +664,7 @@ void Executor::Impl::RunBlock(const Task& block, const Scope& scope) {
   Scope inner = scope;
   inner.chain.push_back(&block.keywords);
   for (const auto& t : TagSet(block.Get("tags"))) inner.tags.insert(t);
-  std::vector<std::string> hosts = ActiveHosts();
+  std::vector<std::string> hosts = ActiveHosts(&scope);
   Scope body = inner;
   body.has_rescue = !block.rescue.empty() || scope.has_rescue;
   RunTasks(block.block, body);
@@ -679,6 +747,10 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
     }
   };
   size_t n = std::min<size_t>(static_cast<size_t>(opts_.forks), targets.size());
+  if (const Keyword* t = Innermost(scope, &task, "throttle")) {
+    int throttle = std::atoi(JsonToText(t->value).c_str());
+    if (throttle > 0) n = std::min<size_t>(n, static_cast<size_t>(throttle));
+  }
   if (n <= 1) {
     worker();
   } else {
@@ -889,6 +961,10 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
       s.unreachable = true;
     } else if (out.status == "failed" && !out.ignored) {
       s.failed = true;
+      if (!scope.has_rescue) {
+        const Keyword* aef = Innermost(scope, &task, "any_errors_fatal");
+        if (aef != nullptr && Truthy(aef->value)) end_play_ = true;
+      }
       if (scope.has_rescue) {
         json failed_task = json{{"name", task.name}, {"action", task.action}, {"args", task.args}};
         s.host_facts["ansible_failed_task"] = failed_task;
@@ -1292,6 +1368,174 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
   return r;
 }
 
+void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
+  // Dynamic includes run per host, as Ansible's linear strategy does: each host evaluates
+  // `when`, the loop and the file name; hosts that include the same file with the same
+  // parameters then run it together, in the order first seen.
+  struct Group {
+    std::string key;
+    int role_index = -1;
+    std::shared_ptr<std::vector<Task>> tasks;
+    json params;
+    std::set<std::string> hosts;
+  };
+  std::vector<Group> groups;
+  const std::string name = TaskName(task);
+  for (const std::string& host : ActiveHosts(&scope)) {
+    json vars = ComposeVars(host, scope, &task);
+    json when_conds = json::array();
+    if (const Keyword* w = task.Get("when")) {
+      when_conds = w->value.is_array() ? w->value : json::array({w->value});
+    }
+    const bool has_loop =
+        task.Has("loop") || std::any_of(task.keywords.begin(), task.keywords.end(),
+                                        [](const auto& kv) { return kv.first.rfind("with_", 0) == 0; });
+    json items = json::array({json()});
+    std::string loop_var = "item";
+    if (has_loop) {
+      auto li = LoopItems(task, vars);
+      if (!li.ok()) {
+        Outcome o;
+        o.status = "failed";
+        o.result = json{{"failed", true}, {"msg", std::string(li.status().message())}};
+        std::lock_guard<std::mutex> l(mu_);
+        hosts_[host].failed = true;
+        Count(&hosts_[host], o, scope.has_rescue);
+        Emit(name, host, o, false, false);
+        continue;
+      }
+      items = *li;
+      if (const Keyword* lc = task.Get("loop_control"); lc != nullptr && lc->value.is_object()) {
+        loop_var = lc->value.value("loop_var", std::string("item"));
+      }
+    }
+    for (const json& item : items) {
+      json ivars = vars;
+      json params = json::object();
+      if (has_loop) {
+        ivars[loop_var] = item;
+        params[loop_var] = item;
+        params["ansible_loop_var"] = loop_var;
+      }
+      auto ok = EvalWhen(when_conds, ivars);
+      Outcome o;
+      if (ok.ok() && !*ok) {
+        o.status = "skipped";
+        o.result = json{{"changed", false}, {"skip_reason", "Conditional result was False"},
+                        {"skipped", true}};
+        std::lock_guard<std::mutex> l(mu_);
+        Count(&hosts_[host], o, false);
+        Emit(name, host, o, false, false);
+        continue;
+      }
+      tmpl::Context ctx = MakeContext(&ivars);
+      // `include_tasks: file.yml` is a bare file name; `file=x` style is accepted too.
+      absl::StatusOr<json> args = json::object();
+      if (task.raw_args.has_value()) {
+        args = ParseFreeForm(task.action, *task.raw_args);
+        if (!args.ok() || args->contains("_raw_params") || args->empty()) {
+          args = json{{"_raw_params", *task.raw_args}};
+        } else if (args->contains("file")) {
+          (*args)["_raw_params"] = (*args)["file"];
+        }
+      }
+      if (args.ok()) {
+        Merge(&*args, task.args);
+        args = tmpl::RenderDeep(*args, ctx);
+      }
+      absl::Status st = ok.ok() ? args.status() : ok.status();
+      Group g;
+      g.params = params;
+      if (st.ok()) {
+        IncludeContext ictx;
+        ictx.including_file = task.file;
+        ictx.play_base_dir = play_->base_dir;
+        if (scope.role != nullptr) ictx.role_path = scope.role->path;
+        ictx.handlers = scope.is_handler;
+        if (task.kind == TaskKind::kIncludeTasks) {
+          std::string file = JsonToText(args->value("_raw_params", json("")));
+          auto path = ResolveTaskFile(file, ictx);
+          if (path.ok()) {
+            g.key = *path;
+            auto loaded = LoadTaskFile(*path, ictx, pb_);
+            if (loaded.ok()) {
+              g.tasks = std::make_shared<std::vector<Task>>(std::move(*loaded));
+            } else {
+              st = loaded.status();
+            }
+          } else {
+            st = path.status();
+          }
+        } else {
+          RoleLoadSpec spec;
+          spec.name = JsonToText(args->value("name", json("")));
+          for (auto [k, field] : {std::pair<const char*, std::string*>{"tasks_from", &spec.tasks_from},
+                                  {"handlers_from", &spec.handlers_from},
+                                  {"vars_from", &spec.vars_from},
+                                  {"defaults_from", &spec.defaults_from}}) {
+            if (args->contains(k)) *field = JsonToText((*args)[k]);
+          }
+          if (pb_->roles.size() >= pb_->roles.capacity()) {
+            st = absl::ResourceExhaustedError("too many roles loaded at run time");
+          } else {
+            auto idx = LoadRole(spec, play_->base_dir, task.pos, pb_);
+            if (idx.ok()) {
+              g.role_index = *idx;
+              g.key = absl::StrCat("role:", *idx);
+              g.tasks = std::make_shared<std::vector<Task>>(pb_->roles[*idx].tasks);
+            } else {
+              st = idx.status();
+            }
+          }
+        }
+      }
+      if (!st.ok()) {
+        o.status = "failed";
+        o.result = json{{"failed", true}, {"msg", std::string(st.message())}};
+        std::lock_guard<std::mutex> l(mu_);
+        hosts_[host].failed = true;
+        Count(&hosts_[host], o, scope.has_rescue);
+        Emit(name, host, o, false, false);
+        break;
+      }
+      g.key += "\n" + params.dump();
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const Group& x) { return x.key == g.key; });
+      if (it == groups.end()) {
+        g.hosts.insert(host);
+        groups.push_back(std::move(g));
+      } else {
+        it->hosts.insert(host);
+      }
+    }
+  }
+  // What the included tasks inherit from the include task: its vars, tags, environment and
+  // other block-like keywords, but not its when/loop/register (those applied to the include).
+  std::map<std::string, Keyword> inherited;
+  for (const auto& [k, v] : task.keywords) {
+    if (k == "when" || k == "loop" || k == "loop_control" || k == "register" ||
+        k == "notify" || k == "listen" || k.rfind("with_", 0) == 0) {
+      continue;
+    }
+    inherited[k] = v;
+  }
+  owned_keywords_.push_back(std::move(inherited));
+  for (auto& g : groups) {
+    owned_tasks_.push_back(std::move(*g.tasks));
+    Scope inner = scope;
+    inner.chain.push_back(&owned_keywords_.back());
+    for (const auto& t : TagSet(task.Get("tags"))) inner.tags.insert(t);
+    json params = scope.include_params ? *scope.include_params : json::object();
+    Merge(&params, g.params);
+    inner.include_params = std::make_shared<const json>(params);
+    inner.only = std::make_shared<const std::set<std::string>>(g.hosts);
+    if (g.role_index >= 0) {
+      inner.role = &pb_->roles[g.role_index];
+    }
+    RunTasks(owned_tasks_.back(), inner);
+  }
+}
+
 void Executor::Impl::RunHandlers() {
   // Handlers run in the order they are defined (not notified), for the hosts that notified
   // them, until no new notification appears (a handler may notify another).
@@ -1318,7 +1562,7 @@ void Executor::Impl::RunHandlers() {
       std::vector<std::string> hosts;
       {
         std::lock_guard<std::mutex> l(mu_);
-        for (const auto& h : play_hosts_) {
+        for (const auto& h : batch_) {
           HostState& s = hosts_[h];
           if (s.failed || s.unreachable || s.ended) continue;
           bool hit = false;

@@ -575,6 +575,50 @@ TEST_F(ExecutorTest, RecapUnreachableRunOnceDelegateNoLogTags) {
   EXPECT_EQ(sink_.recap["rc"], kRcUnreachableHosts);
 }
 
+TEST_F(ExecutorTest, SerialBatchesAndAnyErrorsFatal) {
+  int rc = RunText(R"(
+- hosts: all
+  serial: [1, 2]
+  tasks:
+    - set_fact: {batch: "{{ ansible_play_batch }}"}
+- hosts: all
+  any_errors_fatal: true
+  tasks:
+    - command: "{{ 'false' if inventory_hostname == 'h2' else 'true' }}"
+    - set_fact: {after_fatal: true}
+)",
+                   "h1\nh2\nh3\n");
+  EXPECT_EQ(rc, kRcFailedHosts);
+  EXPECT_EQ(Var("h1", "batch"), json::array({"h1"}));
+  EXPECT_EQ(Var("h3", "batch"), json::array({"h2", "h3"}));
+  for (const char* h : {"h1", "h2", "h3"}) EXPECT_TRUE(Var(h, "after_fatal").is_null()) << h;
+}
+
+TEST_F(ExecutorTest, IncludeTasksAndRoleWithLoopAndVars) {
+  Write("inc.yml", "- set_fact: {seen: \"{{ (seen | default([])) + [item ~ '-' ~ extra] }}\"}\n");
+  std::filesystem::create_directories(dir_ / "roles/r1/tasks");
+  std::filesystem::create_directories(dir_ / "roles/r1/defaults");
+  Write("roles/r1/tasks/main.yml", "- set_fact: {from_role: \"{{ rv }}\"}\n");
+  Write("roles/r1/defaults/main.yml", "rv: default\n");
+  int rc = RunText(R"(
+- hosts: all
+  tasks:
+    - include_tasks: inc.yml
+      loop: [a, b]
+      vars: {extra: x}
+    - include_tasks: "{{ 'missing.yml' if false else 'inc.yml' }}"
+      vars: {item: c, extra: y}
+      when: inventory_hostname == 'h1'
+    - include_role: {name: r1}
+)",
+                   "h1\nh2\n");
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(Var("h1", "seen"), json::array({"a-x", "b-x", "c-y"}));
+  EXPECT_EQ(Var("h2", "seen"), json::array({"a-x", "b-x"}));
+  EXPECT_EQ(Var("h2", "from_role"), "default");
+  for (const auto& e : sink_.events) if (e["status"] == "failed") ADD_FAILURE() << e.dump();
+}
+
 // Registered values of controller-side actions, against what ansible-playbook 2.14 registered
 // for the same playbook (testdata/oracle_controller_actions.{yml,json}; regenerate with
 // oracle_controller_actions.sh).
