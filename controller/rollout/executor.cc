@@ -5,6 +5,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -431,7 +432,13 @@ absl::StatusOr<bool> Executor::Impl::EvalWhen(const json& when, const json& vars
     } else if (c.is_null()) {
       ok = true;
     } else {
-      ASSIGN_OR_RETURN(ok, tmpl::EvalCondition(JsonToText(c), ctx));
+      auto r = tmpl::EvalCondition(JsonToText(c), ctx);
+      if (!r.ok()) {
+        return absl::Status(r.status().code(),
+                            absl::StrCat("The conditional check '", JsonToText(c),
+                                         "' failed. The error was: ", r.status().message()));
+      }
+      ok = *r;
     }
     if (!ok) return false;
   }
@@ -543,13 +550,24 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
     }
     play_hosts_ = keep;
   }
+  if (const Keyword* order = play.Get("order")) {
+    std::string o = JsonToText(order->value);
+    if (o == "sorted") {
+      std::sort(play_hosts_.begin(), play_hosts_.end());
+    } else if (o == "reverse_sorted") {
+      std::sort(play_hosts_.rbegin(), play_hosts_.rend());
+    } else if (o == "reverse_inventory") {
+      std::reverse(play_hosts_.begin(), play_hosts_.end());
+    } else if (o == "shuffle") {
+      std::shuffle(play_hosts_.begin(), play_hosts_.end(), std::mt19937(std::random_device()()));
+    }
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& h : play_hosts_) {
       HostState& s = hosts_[h];
       s.ended = false;
       s.notified.clear();
-      if (s.facts.empty() && opts_.facts) s.facts = opts_.facts(h);
     }
   }
   for (const auto& ref : play.vars_files) {
@@ -622,6 +640,38 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
   Scope scope;
   scope.chain.push_back(&play.keywords);
   scope.tags = TagSet(play.Get("tags"));
+  // gather_facts (default on) is Ansible's implicit first task: facts come from the agents'
+  // hello through opts_.facts; it counts as an `ok` (or `unreachable`) per host.
+  const Keyword* gather = play.Get("gather_facts");
+  if (gather == nullptr || Truthy(gather->value)) {
+    std::vector<std::string> hosts = ActiveHosts(&scope);
+    if (!hosts.empty()) {
+      std::lock_guard<std::mutex> l(mu_);
+      sink_->OnTaskStart(TaskStartEvent{play.name, "Gathering Facts", false});
+    }
+    for (const auto& h : hosts) {
+      Outcome o;
+      json facts = opts_.facts ? opts_.facts(h) : json::object();
+      if (!facts.is_object()) facts = json::object();
+      if (!runner_->IsReachable(h)) {
+        o.status = "unreachable";
+        o.result = json{{"unreachable", true}, {"changed", false},
+                        {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ", h)}};
+      } else {
+        o.status = "ok";
+        o.result = json{{"ansible_facts", facts}, {"changed", false}};
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      HostState& st = hosts_[h];
+      if (o.status == "ok") {
+        st.facts = facts;
+      } else {
+        st.unreachable = true;
+      }
+      Count(&st, o, false);
+      Emit("Gathering Facts", h, o, false, false);
+    }
+  }
   RunTasks(play.pre_tasks, scope);
   RunHandlers();
   for (const auto& ref : play.roles) {
@@ -708,8 +758,15 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
     if (what == "flush_handlers") {
       RunHandlers();
     } else if (what == "end_play") {
+      bool end = hosts.empty();
+      for (const auto& h : hosts) {
+        json vars = ComposeVars(h, scope, &task);
+        const Keyword* when = Innermost(scope, &task, "when");
+        auto ok = when ? EvalWhen(when->value, vars) : absl::StatusOr<bool>(true);
+        end |= ok.ok() && *ok;
+      }
       std::lock_guard<std::mutex> l(mu_);
-      end_play_ = true;
+      if (end) end_play_ = true;
     } else if (what == "end_host" || what == "clear_facts") {
       for (const auto& h : hosts) {
         json vars = ComposeVars(h, scope, &task);
@@ -856,6 +913,17 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
           ivars[index_var] = index;
           ivars["ansible_index_var"] = index_var;
         }
+        if (const Keyword* lc = task.Get("loop_control");
+            lc != nullptr && lc->value.is_object() && Truthy(lc->value.value("extended", json(false)))) {
+          const size_t len = items->size();
+          json loop = {{"index", index + 1},        {"index0", index},
+                       {"revindex", len - index},   {"revindex0", len - index - 1},
+                       {"first", index == 0},       {"last", index + 1 == len},
+                       {"length", len},             {"allitems", *items}};
+          if (index > 0) loop["previtem"] = (*items)[index - 1];
+          if (index + 1 < len) loop["nextitem"] = (*items)[index + 1];
+          ivars["ansible_loop"] = loop;
+        }
         json r;
         auto ok = EvalWhen(when_conds, ivars);
         if (!ok.ok()) {
@@ -958,7 +1026,8 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
       }
     }
     if (out.status == "unreachable") {
-      s.unreachable = true;
+      const Keyword* iu = Innermost(scope, &task, "ignore_unreachable");
+      if (iu == nullptr || !Truthy(iu->value)) s.unreachable = true;
     } else if (out.status == "failed" && !out.ignored) {
       s.failed = true;
       if (!scope.has_rescue) {
@@ -1300,6 +1369,11 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
                 {"msg", "check mode and async cannot be used on same task."}};
   }
   if (check) args["_ansible_check_mode"] = true;
+  bool diff = opts_.diff;
+  if (const Keyword* k = Innermost(scope, &task, "diff")) {
+    ASSIGN_OR_RETURN(diff, KeywordBool(k, vars, diff));
+  }
+  if (diff) args["_ansible_diff"] = true;
   std::string target = host;
   if (const Keyword* d = Innermost(scope, &task, "delegate_to")) {
     ASSIGN_OR_RETURN(json v, tmpl::RenderDeep(d->value, ctx));
