@@ -937,7 +937,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
                              {"changed", false},
                              {"msg", std::string(rr.status().message())}};
         }
-        r["item"] = item;
+        r[loop_var] = item;  // Ansible stores the item under the loop_var's name
         r["ansible_loop_var"] = loop_var;
         if (!index_var.empty()) {
           r[index_var] = index;

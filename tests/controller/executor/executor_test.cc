@@ -124,6 +124,7 @@ class FakeTaskRunner : public TaskRunner {
       json r = {{"changed", false}, {"failed", false}};
       if (module == "uri") r["status"] = 200;
       if (module == "ping") r["ping"] = "pong";
+      if (module == "copy") r["changed"] = true;
       return JobResult{JobState::kSucceeded, r};
     }
     std::string cmd = args.value("_raw_params", args.value("cmd", std::string()));
@@ -156,6 +157,19 @@ class FakeTaskRunner : public TaskRunner {
     while (!err.empty() && err.back() == '\n') err.pop_back();
     json r = {{"changed", true}, {"rc", rc},     {"stdout", out}, {"stderr", err},
               {"cmd", cmd},      {"failed", rc != 0}, {"msg", rc != 0 ? "non-zero return code" : ""}};
+    // The agent's command module splits lines as Ansible's does.
+    for (const char* k : {"stdout", "stderr"}) {
+      json lines = json::array();
+      std::string text = r[k];
+      size_t p = 0;
+      while (!text.empty() && p <= text.size()) {
+        size_t nl = text.find('\n', p);
+        lines.push_back(text.substr(p, nl == std::string::npos ? std::string::npos : nl - p));
+        if (nl == std::string::npos) break;
+        p = nl + 1;
+      }
+      r[std::string(k) + "_lines"] = lines;
+    }
     return JobResult{rc == 0 ? JobState::kSucceeded : JobState::kFailed, r};
   }
 
@@ -283,7 +297,7 @@ TEST_F(ExecutorTest, WhenLoopRegisterShapes) {
   EXPECT_EQ(d["skipped"], true);
   EXPECT_EQ(d["results"][0]["ansible_loop_var"], "kv");
   EXPECT_EQ(d["results"][0]["idx"], 0);
-  EXPECT_EQ(d["results"][0]["item"], (json{{"key", "a"}, {"value", 1}}));
+  EXPECT_EQ(d["results"][0]["kv"], (json{{"key", "a"}, {"value", 1}}));
   EXPECT_EQ(Var("h1", "s")["skipped"], true);
   json seq = Var("h1", "seq");
   ASSERT_EQ(seq["results"].size(), 3u);
@@ -665,6 +679,42 @@ TEST_F(ExecutorTest, ControllerActionsMatchAnsible) {
   EXPECT_EQ(Var("localhost", "st3")["msg"], expected["st3"]["msg"]);
   EXPECT_EQ(Var("localhost", "st2")["finished"], 1);
   EXPECT_EQ(Var("localhost", "r1")["attempts"], expected["r1"]["attempts"]);
+}
+
+// Task semantics against what ansible-playbook 2.14 registered and counted for the same
+// playbook on two local hosts (testdata/oracle_semantics.{yml,json}). Only fields that depend on
+// the machine (cmd, times, invocation, discovered interpreter) are dropped before comparing.
+TEST_F(ExecutorTest, TaskSemanticsMatchAnsible) {
+  const std::string td = TACHYON_EXECUTOR_TESTDATA;
+  std::ifstream in(td + "/oracle_semantics.json");
+  json expected = json::parse(in);
+  std::function<void(json*)> normalize = [&](json* v) {
+    if (v->is_object()) {
+      for (const char* k : {"cmd", "delta", "end", "start", "invocation"}) v->erase(k);
+      if (v->contains("ansible_facts")) {
+        (*v)["ansible_facts"].erase("discovered_interpreter_python");
+        if ((*v)["ansible_facts"].empty()) v->erase("ansible_facts");
+      }
+      for (auto& [k, x] : v->items()) normalize(&x);
+    } else if (v->is_array()) {
+      for (auto& x : *v) normalize(&x);
+    }
+  };
+  int rc = RunFile(td + "/oracle_semantics.yml",
+                   "h1 counter=" + (dir_ / "c1").string() + "\nh2 counter=" +
+                       (dir_ / "c2").string() + "\n");
+  EXPECT_EQ(rc, 0);
+  for (const char* h : {"h1", "h2"}) {
+    json want = expected["registered"][h];
+    normalize(&want);
+    for (const auto& [name, value] : want.items()) {
+      json got = Var(h, name);
+      if (name == "notreached") got = got.is_null() ? json("UNDEF") : got;
+      normalize(&got);
+      EXPECT_EQ(got, value) << h << " " << name;
+    }
+    EXPECT_EQ(Stats(h), expected["recap"][h]) << h;
+  }
 }
 
 // Every pattern of the seed document runs to completion with no delay spent waiting on jobs.
