@@ -3,6 +3,7 @@
 # then builds and runs them again under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   scripts/test.sh            # both builds
 #   SANITIZE=0 scripts/test.sh # skip the sanitizer build
+#   FUZZ_SECONDS=0             # skip the bounded fuzzing run (default 60 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -19,5 +20,9 @@ if [[ "${SANITIZE:-1}" != "0" ]]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j2 --timeout 600)
+fi
+if [[ "${FUZZ_SECONDS:-60}" != "0" ]]; then
+  echo "== fuzzing the template engine for ${FUZZ_SECONDS:-60} s (libFuzzer, ASan + UBSan)"
+  scripts/fuzz-template.sh "${FUZZ_SECONDS:-60}"
 fi
 echo "== all tests passed"
