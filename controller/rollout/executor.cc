@@ -103,6 +103,17 @@ std::set<std::string> TagSet(const Keyword* kw) {
 
 std::string JsonToText(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// A task that could not run (templating, bad arguments, runner errors) fails on its host, with
+// Ansible's wording for undefined variables.
+json ErrorResult(const absl::Status& st) {
+  std::string msg(st.message());
+  if (tmpl::IsUndefinedVariableError(st) && msg.rfind("The conditional check", 0) != 0) {
+    msg = absl::StrCat("The task includes an option with an undefined variable. The error was: ",
+                       msg);
+  }
+  return json{{"failed", true}, {"changed", false}, {"msg", msg}};
+}
+
 // Free-form arguments are split before templating, as Ansible's split_args does, keeping each
 // Jinja block ("{{ a.b }}" with its spaces) inside one token: blocks are swapped for
 // placeholders while ParseModuleArgs splits, then put back.
@@ -299,7 +310,7 @@ class Executor::Impl {
   absl::StatusOr<bool> EvalWhen(const json& when, const json& vars);
   absl::StatusOr<bool> KeywordBool(const Keyword* kw, const json& vars, bool dflt);
   bool TagsSelected(const std::set<std::string>& tags) const;
-  std::string TaskName(const Task& task) const;
+  std::string TaskName(const Task& task);
   void Emit(const std::string& task_name, const std::string& host, const Outcome& o, bool item,
             bool no_log);
   void Count(HostState* s, const Outcome& o, bool has_rescue);
@@ -324,8 +335,19 @@ bool Executor::Impl::TagsSelected(const std::set<std::string>& tags) const {
   return false;
 }
 
-std::string Executor::Impl::TaskName(const Task& task) const {
+std::string Executor::Impl::TaskName(const Task& task) {
   std::string name = task.name.empty() ? task.action_as_written : task.name;
+  // Ansible templates task names with play-level variables only, keeping the text as written
+  // when that fails (a name using `item` or a registered variable).
+  if (tmpl::IsPossiblyTemplate(name)) {
+    json vars = play_->vars;
+    Merge(&vars, vars_files_);
+    Merge(&vars, opts_.extra_vars);
+    tmpl::Context ctx = MakeContext(&vars);
+    ctx.resolve = nullptr;
+    auto rendered = tmpl::RenderValue(name, ctx);
+    if (rendered.ok()) name = JsonToText(*rendered);
+  }
   if (task.role_index >= 0 && task.role_index < static_cast<int>(pb_->roles.size())) {
     return absl::StrCat(pb_->roles[task.role_index].name, " : ", name);
   }
@@ -833,9 +855,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
   const std::string name = TaskName(task);
   json vars = ComposeVars(host, scope, &task);
   Outcome out;
-  auto finish_error = [&](const absl::Status& st) {
-    out.result = json{{"failed", true}, {"changed", false}, {"msg", std::string(st.message())}};
-  };
+  auto finish_error = [&](const absl::Status& st) { out.result = ErrorResult(st); };
   const Keyword* when = Innermost(scope, &task, "when");
   json when_conds = json::array();
   for (const auto* kws : scope.chain) {
@@ -932,10 +952,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
           r = skipped_result();
         } else {
           auto rr = ExecuteWithRetries(task, scope, host, &ivars);
-          r = rr.ok() ? *rr
-                      : json{{"failed", true},
-                             {"changed", false},
-                             {"msg", std::string(rr.status().message())}};
+          r = rr.ok() ? *rr : ErrorResult(rr.status());
         }
         r[loop_var] = item;  // Ansible stores the item under the loop_var's name
         r["ansible_loop_var"] = loop_var;

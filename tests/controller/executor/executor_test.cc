@@ -610,6 +610,25 @@ TEST_F(ExecutorTest, LoopControlExtendedAndMetaEndHost) {
   EXPECT_TRUE(Var("h2", "still_here").is_null());
 }
 
+TEST_F(ExecutorTest, TaskNamesAndUndefinedVariables) {
+  int rc = RunText(R"(
+- hosts: all
+  gather_facts: false
+  vars: {app: web}
+  tasks:
+    - name: "deploy {{ app }}"
+      debug: {msg: "{{ nope }}"}
+      register: undef
+      ignore_errors: true
+)");
+  EXPECT_EQ(rc, 0);
+  EXPECT_THAT(sink_.tasks, ElementsAre("deploy web"));
+  EXPECT_EQ(Var("h1", "undef")["msg"].get<std::string>().rfind(
+                "The task includes an option with an undefined variable. The error was: ", 0),
+            0u)
+      << Var("h1", "undef");
+}
+
 TEST_F(ExecutorTest, SerialBatchesAndAnyErrorsFatal) {
   int rc = RunText(R"(
 - hosts: all
