@@ -206,6 +206,8 @@ class Executor::Impl {
 
  private:
   struct HostState {
+    // Inventory::HostVars, merged once per run: the inventory does not change while it runs.
+    std::shared_ptr<const json> inventory_vars;
     json facts = json::object();
     json include_vars = json::object();
     json host_facts = json::object();  // set_fact and registered variables
@@ -383,13 +385,20 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
     if (ref.role_index >= 0) Merge(&v, pb_->roles[ref.role_index].defaults);
   }
   if (scope.role != nullptr) Merge(&v, scope.role->defaults);
-  auto inv_vars = inv_->HostVars(host);
-  if (inv_vars.ok()) Merge(&v, *inv_vars);
+  std::shared_ptr<const json> inv_vars;
   json facts;
   {
     std::lock_guard<std::mutex> l(mu_);
+    inv_vars = hosts_[host].inventory_vars;
     facts = hosts_[host].facts;
   }
+  if (inv_vars == nullptr) {
+    auto loaded = inv_->HostVars(host);
+    inv_vars = std::make_shared<const json>(loaded.ok() ? *loaded : json::object());
+    std::lock_guard<std::mutex> l(mu_);
+    hosts_[host].inventory_vars = inv_vars;
+  }
+  Merge(&v, *inv_vars);
   if (facts.is_object() && !facts.empty()) {
     v["ansible_facts"] = facts;
     for (const auto& [k, f] : facts.items()) {

@@ -530,6 +530,38 @@ TEST_F(ExecutorTest, FailedAsyncJobEndsTheLoopAtOnce) {
   EXPECT_EQ(clock_.advanced(), absl::ZeroDuration());
 }
 
+// Many hosts, few forks: every host's async job is awaited by push, none waits `delay`.
+TEST_F(ExecutorTest, ManyHostsFewForksAsyncFanOut) {
+  std::string inventory;
+  for (int i = 0; i < 24; ++i) inventory += "h" + std::to_string(i) + "\n";
+  ExecutorOptions opts;
+  opts.forks = 4;
+  int rc = RunText(R"(
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: "sleep 0.05; echo {{ inventory_hostname }}-{{ item }}"
+      loop: [a, b]
+      async: 60
+      poll: 0
+      register: jobs
+    - async_status: {jid: "{{ item.ansible_job_id }}"}
+      loop: "{{ jobs.results }}"
+      register: done
+      until: done.finished
+      retries: 100
+      delay: 30
+    - assert:
+        that: "done.results | map(attribute='stdout') | list == [inventory_hostname ~ '-a', inventory_hostname ~ '-b']"
+)",
+                   inventory, opts);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(clock_.advanced(), absl::ZeroDuration());
+  for (int i = 0; i < 24; ++i) {
+    EXPECT_EQ(Stats("h" + std::to_string(i))["ok"], 3);
+  }
+}
+
 TEST_F(ExecutorTest, AsyncInCheckModeIsAnError) {
   ExecutorOptions opts;
   opts.check_mode = true;
