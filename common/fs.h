@@ -30,6 +30,9 @@ absl::Status MakeDirs(const std::string& path, mode_t mode = 0700);
 absl::Status RemoveTree(const std::string& path);
 
 bool PathExists(const std::string& path);
+// stat(2) follows links: a link to a directory is a directory here.
+bool IsDirectory(const std::string& path);
+bool IsRegularFile(const std::string& path);
 
 // An errno value as a Status, with context: "open /x: No such file or directory".
 absl::Status ErrnoStatus(int err, const std::string& what);

@@ -28,16 +28,6 @@ bool IsLocalhostName(const std::string& name) {
   return name == "localhost" || name == "127.0.0.1" || name == "::1";
 }
 
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 std::vector<std::string> ListDir(const std::string& dir) {
   std::vector<std::string> names;
   DIR* d = ::opendir(dir.c_str());
@@ -676,9 +666,10 @@ void CollectDirVarsFiles(const std::string& dir, std::vector<std::string>* out, 
     if (n[0] == '.' || EndsWith(n, "~")) continue;
     std::string full = dir + "/" + n;
     std::string ext = Extension(n);
-    if (IsDir(full) && ext.empty()) {
+    if (IsDirectory(full) && ext.empty()) {
       CollectDirVarsFiles(full, out, depth + 1);
-    } else if (IsFile(full) && (ext.empty() || ext == ".yml" || ext == ".yaml" || ext == ".json")) {
+    } else if (IsRegularFile(full) &&
+               (ext.empty() || ext == ".yml" || ext == ".yaml" || ext == ".json")) {
       out->push_back(full);
     }
   }
@@ -690,9 +681,9 @@ absl::StatusOr<json> LoadEntityVars(const std::string& dir, const std::string& n
   std::vector<std::string> files;
   for (const char* ext : {"", ".yml", ".yaml", ".json"}) {
     std::string path = absl::StrCat(dir, "/", name, ext);
-    if (IsDir(path)) {
+    if (IsDirectory(path)) {
       CollectDirVarsFiles(path, &files, 0);
-    } else if (IsFile(path)) {
+    } else if (IsRegularFile(path)) {
       files.push_back(path);
     }
   }
@@ -708,14 +699,14 @@ absl::StatusOr<json> LoadEntityVars(const std::string& dir, const std::string& n
 absl::Status Inventory::LoadVarsDirEntries(VarsDir* vd) const {
   std::string gdir = vd->dir + "/group_vars";
   std::string hdir = vd->dir + "/host_vars";
-  if (IsDir(gdir)) {
+  if (IsDirectory(gdir)) {
     for (const std::string& g : group_order_) {
       if (vd->group_vars.count(g)) continue;
       ASSIGN_OR_RETURN(json v, LoadEntityVars(gdir, g));
       vd->group_vars[g] = std::move(v);
     }
   }
-  if (IsDir(hdir)) {
+  if (IsDirectory(hdir)) {
     std::vector<std::string> names = host_order_;
     for (const char* l : {"localhost", "127.0.0.1", "::1"}) names.push_back(l);
     for (const std::string& h : names) {
@@ -749,7 +740,7 @@ bool IgnoredInDirectory(const std::string& name) {
 
 absl::Status ParseSourcePath(InventoryParser* parser, const std::string& path, int depth) {
   if (depth > 10) return absl::InvalidArgumentError(path + ": inventory directories nest too deep");
-  if (IsDir(path)) {
+  if (IsDirectory(path)) {
     for (const std::string& n : ListDir(path)) {
       if (IgnoredInDirectory(n)) continue;
       RETURN_IF_ERROR(ParseSourcePath(parser, path + "/" + n, depth + 1));
@@ -778,7 +769,7 @@ absl::StatusOr<std::unique_ptr<Inventory>> Inventory::Load(const std::vector<std
   for (const std::string& src : sources) {
     RETURN_IF_ERROR(ParseSourcePath(&parser, src, 0));
     VarsDir vd;
-    vd.dir = RealPath(IsDir(src) ? src : DirName(src));
+    vd.dir = RealPath(IsDirectory(src) ? src : DirName(src));
     inv->inventory_dirs_.push_back(std::move(vd));
   }
   if (!playbook_dir.empty()) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fs.h"
 #include "common/status.h"
 
 namespace tachyon::rollout {
@@ -94,16 +95,6 @@ std::string Why(const std::string& k) {
   return absl::StrCat("'", k, "' is accepted and ignored");
 }
 
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 std::string DirName(const std::string& path) {
   size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -184,7 +175,7 @@ class Loader {
       }
     }
     chain.push_back(path);
-    if (!IsFile(path)) {
+    if (!IsRegularFile(path)) {
       return absl::NotFoundError(absl::StrCat("the playbook: ", path, " could not be found"));
     }
     ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
@@ -250,7 +241,7 @@ class Loader {
       tried.push_back(JoinPath(base_dir, spec.name));
     }
     for (const auto& t : tried) {
-      if (IsDir(t)) {
+      if (IsDirectory(t)) {
         path = t;
         break;
       }
@@ -273,8 +264,8 @@ class Loader {
     if (slash != std::string::npos) role.name = spec.name.substr(slash + 1);
     role.path = path;
     role.load_key = key;
-    if (IsDir(path + "/files")) role.files_dir = path + "/files";
-    if (IsDir(path + "/templates")) role.templates_dir = path + "/templates";
+    if (IsDirectory(path + "/files")) role.files_dir = path + "/files";
+    if (IsDirectory(path + "/templates")) role.templates_dir = path + "/templates";
 
     // Role dependencies would have to run before the role; refuse rather than skip them.
     std::string meta = FindMainFile(path + "/meta", "main");
@@ -356,7 +347,7 @@ class Loader {
   static std::string FindMainFile(const std::string& dir, const std::string& name) {
     for (const char* ext : {"", ".yml", ".yaml", ".json"}) {
       std::string p = absl::StrCat(dir, "/", name, ext);
-      if (IsFile(p)) return p;
+      if (IsRegularFile(p)) return p;
     }
     return "";
   }
@@ -406,7 +397,7 @@ class Loader {
                      "import_playbook with a templated file name is not supported");
     }
     std::string path = JoinPath(base_dir, target.Scalar());
-    if (!IsFile(path)) {
+    if (!IsRegularFile(path)) {
       return ErrorAt(PosOf(file, target),
                      absl::StrCat("the playbook: ", target.Scalar(), " could not be found"));
     }
@@ -1075,7 +1066,7 @@ bool IsSupportedWithLookup(const std::string& lookup) {
 absl::StatusOr<std::string> ResolveTaskFile(const std::string& name, const IncludeContext& ctx) {
   if (name.empty()) return absl::InvalidArgumentError("empty task file name");
   if (name[0] == '/') {
-    if (IsFile(name)) return name;
+    if (IsRegularFile(name)) return name;
     return absl::NotFoundError(absl::StrCat("Could not find or access '", name, "'"));
   }
   std::vector<std::string> tried;
@@ -1093,7 +1084,7 @@ absl::StatusOr<std::string> ResolveTaskFile(const std::string& name, const Inclu
     tried.push_back(JoinPath(ctx.play_base_dir, "tasks/" + name));
   }
   for (const auto& t : tried) {
-    if (IsFile(t)) return t;
+    if (IsRegularFile(t)) return t;
   }
   std::vector<std::string> unique;
   for (const auto& t : tried) {
