@@ -242,6 +242,7 @@ class Executor::Impl {
   std::vector<std::string> play_hosts_;
   std::vector<std::string> batch_;  // the `serial` batch running now
   bool end_play_ = false;
+  bool end_batch_ = false;  // meta: end_batch: the rest of this `serial` batch is skipped
   // Keyword maps and task lists made at run time (include_tasks), kept for stable pointers.
   std::deque<std::map<std::string, Keyword>> owned_keywords_;
   std::deque<std::vector<Task>> owned_tasks_;
@@ -277,7 +278,7 @@ class Executor::Impl {
   std::vector<std::string> ActiveHosts(const Scope* scope = nullptr) {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<std::string> out;
-    if (end_play_) return out;
+    if (end_play_ || end_batch_) return out;
     for (const auto& h : batch_) {
       const HostState& s = hosts_[h];
       if (s.failed || s.unreachable || s.ended) continue;
@@ -653,7 +654,9 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
     batch_.assign(play_hosts_.begin() + pos, play_hosts_.begin() + pos + n);
     pos += n;
     ++batch_no;
+    end_batch_ = false;
     RETURN_IF_ERROR(RunBatch(play));
+    end_batch_ = false;
     if (play_hosts_.empty() || end_play_) break;
     int failed = 0;
     {
@@ -788,7 +791,10 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
                                                 : task.args.value("_raw_params", json("")));
     if (what == "flush_handlers") {
       RunHandlers();
-    } else if (what == "end_play") {
+    } else if (what == "clear_host_errors") {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& h : batch_) hosts_[h].failed = false;
+    } else if (what == "end_play" || what == "end_batch") {
       bool end = hosts.empty();
       for (const auto& h : hosts) {
         json vars = ComposeVars(h, scope, &task);
@@ -797,7 +803,8 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
         end |= ok.ok() && *ok;
       }
       std::lock_guard<std::mutex> l(mu_);
-      if (end) end_play_ = true;
+      if (end && what == "end_play") end_play_ = true;
+      if (end && what == "end_batch") end_batch_ = true;
     } else if (what == "end_host" || what == "clear_facts") {
       for (const auto& h : hosts) {
         json vars = ComposeVars(h, scope, &task);
@@ -865,7 +872,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
   json vars = ComposeVars(host, scope, &task);
   Outcome out;
   auto finish_error = [&](const absl::Status& st) { out.result = ErrorResult(st); };
-  const Keyword* when = Innermost(scope, &task, "when");
+  // Enclosing blocks' (and role entries') `when`s are and-ed with the task's, as Ansible does.
   json when_conds = json::array();
   for (const auto* kws : scope.chain) {
     auto it = kws->find("when");
@@ -885,7 +892,6 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
       when_conds.push_back(w);
     }
   }
-  (void)when;
   bool no_log = false;
   {
     auto nl = KeywordBool(Innermost(scope, &task, "no_log"), vars, false);
@@ -1637,6 +1643,9 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
 }
 
 void Executor::Impl::RunHandlers() {
+  // force_handlers: notified handlers run even on hosts that failed since.
+  const Keyword* force = play_->Get("force_handlers");
+  const bool forced = force != nullptr && Truthy(force->value);
   // Handlers run in the order they are defined (not notified), for the hosts that notified
   // them, until no new notification appears (a handler may notify another).
   std::vector<std::pair<const Task*, Scope>> handlers;
@@ -1664,7 +1673,7 @@ void Executor::Impl::RunHandlers() {
         std::lock_guard<std::mutex> l(mu_);
         for (const auto& h : batch_) {
           HostState& s = hosts_[h];
-          if (s.failed || s.unreachable || s.ended) continue;
+          if ((s.failed && !forced) || s.unreachable || s.ended) continue;
           bool hit = false;
           for (const auto& n : names) {
             if (!n.empty() && s.notified.erase(n) > 0) hit = true;

@@ -661,6 +661,33 @@ TEST_F(ExecutorTest, TaskNamesAndUndefinedVariables) {
       << Var("h1", "undef");
 }
 
+TEST_F(ExecutorTest, EndBatchAndForceHandlers) {
+  int rc = RunText(R"(
+- hosts: all
+  serial: 1
+  gather_facts: false
+  tasks:
+    - meta: end_batch
+      when: inventory_hostname == 'h1'
+    - set_fact: {after_end_batch: true}
+- hosts: all
+  gather_facts: false
+  force_handlers: true
+  tasks:
+    - command: "true"
+      notify: h
+    - command: "false"
+  handlers:
+    - name: h
+      set_fact: {handled: true}
+)",
+                   "h1\nh2\n");
+  EXPECT_EQ(rc, kRcFailedHosts);
+  EXPECT_TRUE(Var("h1", "after_end_batch").is_null());
+  EXPECT_EQ(Var("h2", "after_end_batch"), true);
+  EXPECT_EQ(Var("h1", "handled"), true);
+}
+
 TEST_F(ExecutorTest, SerialBatchesAndAnyErrorsFatal) {
   int rc = RunText(R"(
 - hosts: all
