@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "controller/rollout/actions.h"
@@ -1298,22 +1300,45 @@ absl::StatusOr<json> Executor::Impl::ExecuteOnce(const Task& task, const Scope& 
     return RunFail(args);
   }
   if (a == "pause") {
+    // ansible-core 2.14's pause action, minus the prompt (a rollout is never interactive).
     ASSIGN_OR_RETURN(json args, rendered_args());
-    double secs = 0;
-    if (args.contains("seconds")) secs = std::atof(JsonToText(args["seconds"]).c_str());
-    if (args.contains("minutes")) secs = 60 * std::atof(JsonToText(args["minutes"]).c_str());
+    if (args.contains("seconds") && args.contains("minutes")) {
+      return json{{"failed", true}, {"changed", false},
+                  {"msg", "parameters are mutually exclusive: minutes|seconds"}};
+    }
+    // int() of the value, as Ansible's argument spec does (floats are truncated).
+    auto to_int = [](const json& v) -> int64_t {
+      return v.is_number() ? static_cast<int64_t>(v.get<double>())
+                           : static_cast<int64_t>(std::atof(JsonToText(v).c_str()));
+    };
+    int64_t secs = 0;
+    bool minutes = true;
+    if (args.contains("minutes")) {
+      secs = to_int(args["minutes"]) * 60;
+    } else if (args.contains("seconds")) {
+      secs = to_int(args["seconds"]);
+      minutes = false;
+    }
+    bool echo = !args.contains("echo") || Truthy(args["echo"]);
     absl::Time start = clock_->Now();
     clock_->SleepUntil(start + absl::Seconds(secs));
     absl::Time stop = clock_->Now();
+    double duration = absl::ToDoubleSeconds(stop - start);
+    double shown = std::round((minutes ? duration / 60.0 : duration) * 100) / 100;
+    // Python's str() of a rounded float: "2.0", "2.5", "2.33".
+    std::string text = absl::StrFormat("%.2f", shown);
+    while (text.size() > 1 && text.back() == '0' && text[text.size() - 2] != '.') text.pop_back();
+    auto when = [](absl::Time t) {
+      return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::LocalTimeZone());
+    };
     return json{{"changed", false},
-                {"delta", static_cast<int64_t>(absl::ToDoubleSeconds(stop - start))},
-                {"echo", true},
+                {"delta", static_cast<int64_t>(duration)},
+                {"echo", echo},
                 {"rc", 0},
-                {"start", absl::FormatTime(absl::RFC3339_full, start, absl::UTCTimeZone())},
-                {"stop", absl::FormatTime(absl::RFC3339_full, stop, absl::UTCTimeZone())},
+                {"start", when(start)},
+                {"stop", when(stop)},
                 {"stderr", ""},
-                {"stdout", absl::StrCat("Paused for ", secs >= 60 ? secs / 60 : secs,
-                                        secs >= 60 ? " minutes" : " seconds")},
+                {"stdout", absl::StrCat("Paused for ", text, minutes ? " minutes" : " seconds")},
                 {"user_input", ""}};
   }
   if (a == "include_vars") {

@@ -688,6 +688,23 @@ TEST_F(ExecutorTest, EndBatchAndForceHandlers) {
   EXPECT_EQ(Var("h1", "handled"), true);
 }
 
+TEST_F(ExecutorTest, PauseUsesTheClock) {
+  int rc = RunText(R"(
+- hosts: all
+  gather_facts: false
+  tasks:
+    - pause: {seconds: 3}
+      register: p1
+    - pause: {minutes: 2}
+      register: p2
+)");
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(Var("h1", "p1")["stdout"], "Paused for 3.0 seconds");
+  EXPECT_EQ(Var("h1", "p1")["delta"], 3);
+  EXPECT_EQ(Var("h1", "p2")["stdout"], "Paused for 2.0 minutes");
+  EXPECT_EQ(clock_.advanced(), absl::Seconds(123));
+}
+
 TEST_F(ExecutorTest, SerialBatchesAndAnyErrorsFatal) {
   int rc = RunText(R"(
 - hosts: all
