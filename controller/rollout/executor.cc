@@ -834,6 +834,8 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
     auto ro = KeywordBool(Innermost(scope, &task, "run_once"), vars, false);
     run_once = ro.ok() && *ro;
   }
+  // pause is one of Ansible's BYPASS_HOST_LOOP actions: it runs once for the whole batch.
+  if (task.action == "pause") run_once = true;
   std::vector<std::string> targets = hosts;
   if (run_once && !hosts.empty()) targets.resize(1);
   std::vector<Outcome> outcomes(targets.size());

@@ -697,11 +697,13 @@ TEST_F(ExecutorTest, PauseUsesTheClock) {
       register: p1
     - pause: {minutes: 2}
       register: p2
-)");
+)",
+                   "h1\nh2\n");
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(Var("h1", "p1")["stdout"], "Paused for 3.0 seconds");
   EXPECT_EQ(Var("h1", "p1")["delta"], 3);
   EXPECT_EQ(Var("h1", "p2")["stdout"], "Paused for 2.0 minutes");
+  EXPECT_EQ(Var("h2", "p2")["stdout"], "Paused for 2.0 minutes");  // once, for every host
   EXPECT_EQ(clock_.advanced(), absl::Seconds(123));
 }
 
