@@ -981,6 +981,8 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
         }
         Outcome io;
         io.result = r;
+        // CONTRACT.md: item events carry "item" whatever the loop_var (registered values don't).
+        if (!io.result.contains("item")) io.result["item"] = item;
         io.status = IsSkipped(r)  ? "skipped"
                     : IsFailed(r) ? "failed"
                     : IsChanged(r) ? "changed"
