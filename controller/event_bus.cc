@@ -3,6 +3,12 @@
 #include "common/log.h"
 
 namespace tachyon::controller {
+namespace {
+
+// > 0 while this thread is handing events to subscribers (and so holds the bus lock).
+thread_local int t_fanout_depth = 0;
+
+}  // namespace
 
 void EventBus::LoadLastSeqLocked() {
   if (last_seq_known_) return;
@@ -27,11 +33,17 @@ absl::Status EventBus::Atomically(const std::function<absl::Status(const Emit&)>
     if (!emitted.empty()) last_seq_known_ = false;
     return status;
   }
+  ++t_fanout_depth;
   for (const auto& event : emitted) {
     last_seq_ = event.seq;
     last_seq_known_ = true;
-    for (auto& [id, subscriber] : subscribers_) subscriber(event);
+    for (auto& [id, subscriber] : subscribers_) {
+      if (!unsubscribed_in_fanout_.count(id)) subscriber(event);
+    }
   }
+  --t_fanout_depth;
+  for (uint64_t id : unsubscribed_in_fanout_) subscribers_.erase(id);
+  unsubscribed_in_fanout_.clear();
   return absl::OkStatus();
 }
 
@@ -59,6 +71,12 @@ uint64_t EventBus::Subscribe(Subscriber subscriber, uint64_t* id) {
 }
 
 void EventBus::Unsubscribe(uint64_t id) {
+  if (t_fanout_depth > 0) {
+    // Called from inside a subscriber (a stream ending as it was written to): this thread
+    // holds the lock, and the map is being walked. Drop the subscriber after the walk.
+    unsubscribed_in_fanout_.insert(id);
+    return;
+  }
   absl::MutexLock lock(&mu_);
   subscribers_.erase(id);
 }

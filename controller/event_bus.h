@@ -2,7 +2,7 @@
 
 // The controller's event log with live fan-out: every event is stored (getting its global,
 // gap-free seq) and then handed to subscribers in seq order. Subscribers must not block and
-// must not call back into the bus: they queue the event and return.
+// must not publish; they may Unsubscribe (themselves or others) from inside the callback.
 //
 // Lock order: the bus lock is always taken before the store's. Work that changes the store
 // and records events in one transaction runs inside Atomically().
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,8 @@ class EventBus {
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool last_seq_known_ ABSL_GUARDED_BY(mu_) = false;
   std::map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
+  // Unsubscribe() calls made by subscribers during a fan-out (the caller holds mu_ then).
+  std::set<uint64_t> unsubscribed_in_fanout_;
 };
 
 }  // namespace tachyon::controller

@@ -64,16 +64,21 @@ void ExecSession::Start(UpdateFn on_update, DoneFn on_done) {
 }
 
 void ExecSession::Cancel() {
+  {
+    // Waits for a callback running on another thread; re-entrant when a callback itself leads
+    // here (its reactor finishing). The callbacks are flagged off, not destroyed, since one
+    // may be on this very stack.
+    std::lock_guard<std::recursive_mutex> lock(callback_mu_);
+    callbacks_off_ = true;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   cancelled_ = true;
-  on_update_ = nullptr;
-  on_done_ = nullptr;
   cv_.notify_all();
 }
 
 void ExecSession::Emit(const ExecUpdate& update) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (on_update_) on_update_(update);
+  std::lock_guard<std::recursive_mutex> lock(callback_mu_);
+  if (!callbacks_off_ && on_update_) on_update_(update);
 }
 
 void ExecSession::Run() {
@@ -126,12 +131,15 @@ void ExecSession::Run() {
       launch(hosts_[next++]);
     }
     if (waiting == 0 && next >= hosts_.size()) break;
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return cancelled_ || !finished_.empty(); });
-    if (cancelled_) break;
-    while (!finished_.empty()) {
-      store::EventRecord e = std::move(finished_.front());
-      finished_.pop_front();
+    std::deque<store::EventRecord> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return cancelled_ || !finished_.empty(); });
+      if (cancelled_) break;
+      batch.swap(finished_);
+    }
+    // Callbacks run without mu_: the bus's subscriber takes it while holding the bus lock.
+    for (store::EventRecord& e : batch) {
       if (!jids_.erase(e.jid)) continue;  // another session's job on one of our hosts
       json data = json::parse(e.data_json, nullptr, false);
       ExecUpdate u;
@@ -140,12 +148,12 @@ void ExecSession::Run() {
       u.status = data.value("status", "failed");
       u.result = data.contains("result") ? data["result"] : json::object();
       --waiting;
-      if (on_update_) on_update_(u);
+      Emit(u);
     }
   }
   bus_->Unsubscribe(subscription_);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (on_done_) on_done_(final_status);
+  std::lock_guard<std::recursive_mutex> lock(callback_mu_);
+  if (!callbacks_off_ && on_done_) on_done_(final_status);
 }
 
 }  // namespace tachyon::controller

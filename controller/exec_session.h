@@ -67,7 +67,10 @@ class ExecSession : public std::enable_shared_from_this<ExecSession> {
   bool cancelled_ = false;
   std::deque<store::EventRecord> finished_;  // job_finished events on our hosts
   std::set<std::string> jids_;               // session thread only: jobs still awaited
-  UpdateFn on_update_;
+  // Held while a callback runs and by Cancel(), so no callback runs after Cancel() returns.
+  std::recursive_mutex callback_mu_;
+  bool callbacks_off_ = false;  // guarded by callback_mu_
+  UpdateFn on_update_;          // set once in Start()
   DoneFn on_done_;
   uint64_t subscription_ = 0;
   std::thread thread_;

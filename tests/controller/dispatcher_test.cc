@@ -314,6 +314,22 @@ TEST_F(DispatcherTest, DeliveryDeadlinesSurviveARestart) {
   EXPECT_EQ(restarted.JobStatus(*jid)->first.state, "unreachable");
 }
 
+TEST_F(DispatcherTest, SubscribersMayUnsubscribeFromTheirCallback) {
+  int calls = 0;
+  uint64_t id = 0;
+  bus_->Subscribe(
+      [&](const store::EventRecord&) {
+        ++calls;
+        bus_->Unsubscribe(id);  // e.g. an events stream that ends as it is written to
+      },
+      &id);
+  store::EventRecord e;
+  e.type = "test";
+  ASSERT_TRUE(bus_->Publish(e).ok());
+  ASSERT_TRUE(bus_->Publish(e).ok());
+  EXPECT_EQ(calls, 1);
+}
+
 // Exec sessions: the fake agents complete each job from inside SendDispatch, as a fast agent
 // would, which also checks that no lock is held across dispatch.
 class ExecSessionTest : public DispatcherTest {
