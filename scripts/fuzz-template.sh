@@ -5,7 +5,8 @@
 set -eu
 SECONDS_TO_RUN="${1:-60}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${TACHYON_FUZZ_BUILD_DIR:-/tmp/tachyon-build-fuzz}"
+# Inside the checkout: a build dir is tied to one source tree, and CI clones afresh.
+BUILD="${TACHYON_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 CXX_BIN="$(command -v clang++ || command -v clang++-14 || true)"
 if [ -z "$CXX_BIN" ]; then
   echo "fuzz-template: clang++ not found (apt-get install clang-14 libclang-rt-14-dev)" >&2
