@@ -136,23 +136,6 @@ class DurabilityTest : public ::testing::Test {
  protected:
   std::string Path(const std::string& name) const { return cluster_.dir() + "/" + name; }
 
-  // `exec HOST -B async -P 0 -o json -- ARGV` against the cluster; returns the job id.
-  std::string StartAsync(const std::string& host, int async_seconds,
-                         std::vector<std::string> argv) {
-    std::vector<std::string> args = {"exec", host,   "-B", std::to_string(async_seconds), "-P", "0",
-                                     "-o",   "json", "--"};
-    args.insert(args.end(), argv.begin(), argv.end());
-    CliResult r = cluster_.Cli(args);
-    EXPECT_EQ(r.rc, 0) << r;
-    auto lines = r.JsonLines();
-    EXPECT_EQ(lines.size(), 1u) << r;
-    if (lines.size() != 1) return "";
-    EXPECT_EQ(lines[0].value("status", ""), "started") << r;
-    std::string jid = lines[0].value("ansible_job_id", "");
-    EXPECT_TRUE(std::regex_match(jid, std::regex(R"(^j\d+\.\d+$)"))) << r;
-    return jid;
-  }
-
   // A job for `sh -c` that reports its pid on `ready`, appends a line to `runs` (so the test
   // can count how often it ran), waits for a line on `go` and prints `done LINE`.
   static std::vector<std::string> GatedJob(const Fifo& ready, const Fifo& go,
@@ -252,7 +235,7 @@ TEST_F(DurabilityTest, AgentKilledMidJob) {
   Fifo go(Path("go"), Fifo::kToJob);
   const std::string runs = Path("runs");
 
-  std::string jid = StartAsync("web01", 60, GatedJob(ready, go, runs));
+  std::string jid = cluster_.StartAsync("web01", GatedJob(ready, go, runs), 60);
   ASSERT_FALSE(jid.empty());
   auto pid = ready.ReadLine();
   ASSERT_TRUE(pid) << "the job never started";
@@ -296,8 +279,8 @@ TEST_F(DurabilityTest, AgentDownPastTheTimeout) {
   Fifo ready(Path("ready"), Fifo::kFromJob);
 
   auto start = Clock::now();
-  std::string jid =
-      StartAsync("web01", 2, {"/bin/sh", "-c", "echo $$ > " + ready.path() + "; exec sleep 60"});
+  std::string jid = cluster_.StartAsync(
+      "web01", {"/bin/sh", "-c", "echo $$ > " + ready.path() + "; exec sleep 60"}, 2);
   ASSERT_FALSE(jid.empty());
   auto pid = ready.ReadLine();
   ASSERT_TRUE(pid) << "the job never started";
@@ -349,7 +332,7 @@ TEST_F(DurabilityTest, ControllerKilledWhileJobsRun) {
     Job& j = jobs[i];
     j.go = std::make_unique<Fifo>(Path("go" + std::to_string(i)), Fifo::kToJob);
     j.runs = Path("runs" + std::to_string(i));
-    j.jid = StartAsync(j.host, 60, GatedJob(ready, *j.go, j.runs));
+    j.jid = cluster_.StartAsync(j.host, GatedJob(ready, *j.go, j.runs), 60);
     ASSERT_FALSE(j.jid.empty());
     auto pid = ready.ReadLine();
     ASSERT_TRUE(pid) << "job " << j.jid << " never started";
@@ -442,7 +425,7 @@ TEST_F(DurabilityTest, ConnectionCutMidStream) {
       Job j;
       j.go = std::make_unique<Fifo>(Path("go-" + h + std::to_string(i)), Fifo::kToJob);
       j.runs = Path("runs-" + h + std::to_string(i));
-      j.jid = StartAsync(h, 60, GatedJob(ready, *j.go, j.runs));
+      j.jid = cluster_.StartAsync(h, GatedJob(ready, *j.go, j.runs), 60);
       ASSERT_FALSE(j.jid.empty());
       ASSERT_TRUE(ready.ReadLine()) << j.jid << " never started";
       jobs[h].push_back(std::move(j));
@@ -548,11 +531,12 @@ TEST_F(DurabilityTest, OutputFlood) {
   size_t cursor = 0;
   Fifo go(Path("go"), Fifo::kToJob);
   // Prints `tick` for every line on the fifo until `flood`, then floods.
-  std::string jid = StartAsync("web01", 60,
-                               {"/bin/sh", "-c",
-                                "while read x < " + go.path() +
-                                    "; do echo tick; [ \"$x\" = flood ] && break; done; "
-                                    "head -c 300000000 /dev/zero | tr '\\0' a"});
+  std::string jid = cluster_.StartAsync("web01",
+                                        {"/bin/sh", "-c",
+                                         "while read x < " + go.path() +
+                                             "; do echo tick; [ \"$x\" = flood ] && break; done; "
+                                             "head -c 300000000 /dev/zero | tr '\\0' a"},
+                                        60);
   ASSERT_FALSE(jid.empty());
 
   auto logs = cluster_.StartCli({"job", "logs", jid, "-f"});
@@ -622,11 +606,12 @@ TEST_F(DurabilityTest, SetsidGrandchildDiesWithTheTimeout) {
   Fifo outer(Path("outer"), Fifo::kFromJob);
   Fifo grandchild(Path("grandchild"), Fifo::kFromJob);
   Fifo child(Path("child"), Fifo::kFromJob);
-  std::string jid =
-      StartAsync("web01", 2,
-                 {"/bin/sh", "-c",
-                  "echo $$ > " + outer.path() + "; setsid sh -c 'echo $$ > " + grandchild.path() +
-                      "; exec sleep 300' & sleep 300 & echo $! > " + child.path() + "; wait"});
+  std::string jid = cluster_.StartAsync(
+      "web01",
+      {"/bin/sh", "-c",
+       "echo $$ > " + outer.path() + "; setsid sh -c 'echo $$ > " + grandchild.path() +
+           "; exec sleep 300' & sleep 300 & echo $! > " + child.path() + "; wait"},
+      2);
   ASSERT_FALSE(jid.empty());
   auto outer_pid = outer.ReadLine();
   auto gc_pid = grandchild.ReadLine();
@@ -750,7 +735,7 @@ TEST_F(DurabilityFullDiskTest, JobEndingOnAFullDiskIsReportedOnce) {
   Fifo ready(Path("ready"), Fifo::kFromJob);
   Fifo go(Path("go"), Fifo::kToJob);
   const std::string runs = Path("runs");  // outside the small disk
-  std::string jid = StartAsync("web01", 60, GatedJob(ready, go, runs));
+  std::string jid = cluster_.StartAsync("web01", GatedJob(ready, go, runs), 60);
   ASSERT_FALSE(jid.empty());
   auto pid = ready.ReadLine();
   ASSERT_TRUE(pid) << "the job never started";
@@ -799,7 +784,7 @@ TEST_F(DurabilityTest, NeverDeliveredIsNotTimedOut) {
   Process* agent = cluster_.agent("web01");
   agent->Signal(SIGSTOP);
   auto start = Clock::now();
-  std::string never = StartAsync("web01", 60, {"/bin/sh", "-c", "echo ran >> " + ran});
+  std::string never = cluster_.StartAsync("web01", {"/bin/sh", "-c", "echo ran >> " + ran}, 60);
   ASSERT_FALSE(never.empty());
   auto fin = WaitEvent(events.get(), IsEvent("job_finished", never), &cursor);
   double secs = SecondsSince(start);
@@ -813,8 +798,8 @@ TEST_F(DurabilityTest, NeverDeliveredIsNotTimedOut) {
 
   // A job that runs and overruns: timed_out, a different final state.
   Fifo ready(Path("ready"), Fifo::kFromJob);
-  std::string overran =
-      StartAsync("web01", 1, {"/bin/sh", "-c", "echo $$ > " + ready.path() + "; exec sleep 60"});
+  std::string overran = cluster_.StartAsync(
+      "web01", {"/bin/sh", "-c", "echo $$ > " + ready.path() + "; exec sleep 60"}, 1);
   ASSERT_FALSE(overran.empty());
   auto fin2 = WaitEvent(events.get(), IsEvent("job_finished", overran), &cursor);
   ASSERT_TRUE(fin2) << events->StdoutText();

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -175,7 +176,8 @@ std::unique_ptr<Process> Process::Start(Options options) {
   p->err_fd_ = err[0];
   p->stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (!options.stderr_log.empty()) {
-    p->log_fd_ = ::open(options.stderr_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    p->log_fd_ =
+        ::open(options.stderr_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   }
   Process* raw = p.get();
   p->reader_ = std::thread([raw] { raw->ReaderLoop(); });
@@ -244,8 +246,8 @@ void Process::ReaderLoop() {
   cv_.notify_all();
 }
 
-std::optional<std::string> Process::WaitLine(int stream, const LinePredicate& pred,
-                                             size_t* cursor, double timeout_seconds) {
+std::optional<std::string> Process::WaitLine(int stream, const LinePredicate& pred, size_t* cursor,
+                                             double timeout_seconds) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
   std::unique_lock<std::mutex> lock(mu_);
@@ -283,8 +285,7 @@ std::optional<std::string> Process::WaitStdout(const LinePredicate& pred, size_t
   return WaitLine(kOut, pred, cursor, timeout_seconds);
 }
 
-std::optional<std::string> Process::WaitStderr(const LinePredicate& pred,
-                                               double timeout_seconds) {
+std::optional<std::string> Process::WaitStderr(const LinePredicate& pred, double timeout_seconds) {
   size_t cursor = 0;
   return WaitLine(kErr, pred, &cursor, timeout_seconds);
 }
@@ -367,8 +368,7 @@ int Process::Stop(double grace_seconds) {
 
 bool Process::WaitOutputClosed(double timeout_seconds) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock,
-                      std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)),
+  return cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)),
                       [this] { return eof_[kOut] && eof_[kErr]; });
 }
 
@@ -438,7 +438,8 @@ Cluster::~Cluster() {
       if (!p) return;
       auto lines = p->StderrLines();
       size_t from = lines.size() > 60 ? lines.size() - 60 : 0;
-      std::cout << "----- " << title << " stderr (last " << lines.size() - from << " lines) -----\n";
+      std::cout << "----- " << title << " stderr (last " << lines.size() - from
+                << " lines) -----\n";
       for (size_t i = from; i < lines.size(); ++i) std::cout << lines[i] << "\n";
     };
     dump("controller", controller_.get());
@@ -466,12 +467,18 @@ std::string Cluster::address() const { return "127.0.0.1:" + std::to_string(port
 
 bool Cluster::StartController(std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {ControllerBin(),
-                                   "--listen", "127.0.0.1:0",
-                                   "--state-dir", dir_ + "/controller",
-                                   "--ca", ca(),
-                                   "--cert", pki_dir() + "/controller.crt",
-                                   "--key", pki_dir() + "/controller.key",
-                                   "--port-file", dir_ + "/controller.port"};
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--state-dir",
+                                   dir_ + "/controller",
+                                   "--ca",
+                                   ca(),
+                                   "--cert",
+                                   pki_dir() + "/controller.crt",
+                                   "--key",
+                                   pki_dir() + "/controller.key",
+                                   "--port-file",
+                                   dir_ + "/controller.port"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   controller_ = Process::Start({argv, {}, dir_ + "/controller.log"});
   if (!controller_) return false;
@@ -510,13 +517,9 @@ bool Cluster::StartAgent(const std::string& name, std::vector<std::string> group
                          std::vector<std::string> extra_flags) {
   IssueAgent(name);
   size_t from = controller_->StderrLineCount();
-  std::vector<std::string> argv = {AgentBin(),
-                                   "--controller", address(),
-                                   "--state-dir", AgentStateDir(name),
-                                   "--ca", ca(),
-                                   "--cert", AgentCert(name),
-                                   "--key", AgentKey(name),
-                                   "--kill-grace", "1"};
+  std::vector<std::string> argv = {
+      AgentBin(), "--controller",  address(), "--state-dir",  AgentStateDir(name), "--ca", ca(),
+      "--cert",   AgentCert(name), "--key",   AgentKey(name), "--kill-grace",      "1"};
   for (const auto& g : groups) {
     argv.push_back("--group");
     argv.push_back(g);
@@ -544,14 +547,10 @@ bool Cluster::StartAgents(int n) {
     std::snprintf(name, sizeof(name), "web%02d", i);
     names.push_back(name);
     IssueAgent(name);
-    std::vector<std::string> argv = {AgentBin(),
-                                     "--controller", address(),
-                                     "--state-dir", AgentStateDir(name),
-                                     "--ca", ca(),
-                                     "--cert", AgentCert(name),
-                                     "--key", AgentKey(name),
-                                     "--kill-grace", "1",
-                                     "--group", i <= 2 ? "web" : "db"};
+    std::vector<std::string> argv = {
+        AgentBin(),     "--controller", address(), "--state-dir",   AgentStateDir(name),
+        "--ca",         ca(),           "--cert",  AgentCert(name), "--key",
+        AgentKey(name), "--kill-grace", "1",       "--group",       i <= 2 ? "web" : "db"};
     agents_[name] = Process::Start({argv, {}, dir_ + "/agent-" + std::string(name) + ".log"});
     if (!agents_[name]) return false;
   }
@@ -610,6 +609,25 @@ std::unique_ptr<Process> Cluster::StartCli(std::vector<std::string> args,
   std::vector<std::string> argv = {CliBin()};
   argv.insert(argv.end(), args.begin(), args.end());
   return Process::Start({argv, full, ""});
+}
+
+std::string Cluster::StartAsync(const std::string& host, const std::vector<std::string>& argv,
+                                int async_seconds) {
+  std::vector<std::string> args = {"exec", host,   "-B", std::to_string(async_seconds), "-P", "0",
+                                   "-o",   "json", "--"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  CliResult r = Cli(args);
+  EXPECT_EQ(r.rc, 0) << r;
+  auto lines = r.JsonLines();
+  EXPECT_EQ(lines.size(), 1u) << r;
+  if (lines.size() != 1) return "";
+  EXPECT_EQ(lines[0].value("status", ""), "started") << r;
+  EXPECT_EQ(lines[0].value("host", ""), host) << r;
+  EXPECT_EQ(lines[0].value("started", -1), 1) << r;
+  EXPECT_EQ(lines[0].value("finished", -1), 0) << r;
+  std::string jid = lines[0].value("ansible_job_id", "");
+  EXPECT_TRUE(std::regex_match(jid, std::regex(R"(^j\d+\.\d+$)"))) << r;
+  return jid;
 }
 
 std::unique_ptr<Process> Cluster::FollowEvents(uint64_t since) {

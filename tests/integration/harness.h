@@ -168,6 +168,11 @@ class Cluster {
   // The environment that points the CLI at this controller as the admin operator.
   std::map<std::string, std::string> CliEnv() const;
 
+  // `tachyon exec HOST -B SECONDS -P 0 -o json -- ARGV...`: checks the one `started` line
+  // (host, started 1, finished 0, an Ansible-shaped id) and returns the job id ("" on failure).
+  std::string StartAsync(const std::string& host, const std::vector<std::string>& argv,
+                         int async_seconds);
+
   // Starts `tachyon events -f -o json --since SEQ` and returns it. Use WaitEvent on it.
   std::unique_ptr<Process> FollowEvents(uint64_t since = 0);
   // Highest event seq in the log now (0 when empty).

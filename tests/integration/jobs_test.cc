@@ -34,26 +34,6 @@ class JobsTest : public ::testing::Test {
     return "echo $$ > " + ready_->path() + "; read x < " + go_->path() + "; echo got $x";
   }
 
-  // Starts `argv` on `host` with -P 0; returns the job id.
-  std::string StartAsync(const std::string& host, std::vector<std::string> argv,
-                         int async_seconds = 30) {
-    std::vector<std::string> args = {"exec", host, "-B", std::to_string(async_seconds), "-P",
-                                     "0", "-o", "json", "--"};
-    args.insert(args.end(), argv.begin(), argv.end());
-    CliResult r = cluster_.Cli(args);
-    EXPECT_EQ(r.rc, 0) << r;
-    auto lines = r.JsonLines();
-    EXPECT_EQ(lines.size(), 1u) << r;
-    if (lines.size() != 1) return "";
-    EXPECT_EQ(lines[0].value("status", ""), "started") << r;
-    EXPECT_EQ(lines[0].value("host", ""), host) << r;
-    EXPECT_EQ(lines[0].value("started", -1), 1) << r;
-    EXPECT_EQ(lines[0].value("finished", -1), 0) << r;
-    std::string jid = lines[0].value("ansible_job_id", "");
-    EXPECT_TRUE(std::regex_match(jid, std::regex(R"(^j\d+\.\d+$)"))) << jid;
-    return jid;
-  }
-
   json Status(const std::string& jid, int expect_rc) {
     CliResult r = cluster_.Cli({"job", "status", jid, "-o", "json"});
     EXPECT_EQ(r.rc, expect_rc) << r;
@@ -86,7 +66,7 @@ class JobsTest : public ::testing::Test {
 
 TEST_F(JobsTest, PollZeroThenStatus) {
   auto events = cluster_.FollowEvents(cluster_.LastSeq());
-  std::string jid = StartAsync("web01", {"/bin/sh", "-c", WaitingScript()});
+  std::string jid = cluster_.StartAsync("web01", {"/bin/sh", "-c", WaitingScript()}, 30);
   ASSERT_FALSE(jid.empty());
   ASSERT_TRUE(ready_->ReadLine()) << "the job never started";
 
@@ -151,7 +131,7 @@ TEST_F(JobsTest, TimeoutKillsTheJob) {
 
 TEST_F(JobsTest, TimeoutWithPollZero) {
   auto events = cluster_.FollowEvents(cluster_.LastSeq());
-  std::string jid = StartAsync("web03", {"/bin/sleep", "60"}, /*async_seconds=*/1);
+  std::string jid = cluster_.StartAsync("web03", {"/bin/sleep", "60"}, /*async_seconds=*/1);
   ASSERT_FALSE(jid.empty());
   size_t cursor = 0;
   auto finished = WaitEvent(events.get(), IsEvent("job_finished", jid), &cursor);
@@ -164,7 +144,7 @@ TEST_F(JobsTest, TimeoutWithPollZero) {
 }
 
 TEST_F(JobsTest, KillARunningJob) {
-  std::string jid = StartAsync(
+  std::string jid = cluster_.StartAsync(
       "web01", {"/bin/sh", "-c", "echo $$ > " + ready_->path() + "; exec sleep 60"}, 60);
   ASSERT_FALSE(jid.empty());
   auto pid = ready_->ReadLine();
@@ -254,10 +234,12 @@ TEST_F(JobsTest, PollZeroJobSurvivesAgentRestart) {
   Fifo go_b(cluster_.dir() + "/go-b", Fifo::kToJob);
 
   // Job A ends while the agent is down; job B after it is back.
-  std::string jid_a = StartAsync("web01", {"/bin/sh", "-c", WaitingScript()});
-  std::string jid_b = StartAsync(
-      "web01", {"/bin/sh", "-c",
-                "echo $$ > " + ready_b.path() + "; read x < " + go_b.path() + "; echo got $x"});
+  std::string jid_a = cluster_.StartAsync("web01", {"/bin/sh", "-c", WaitingScript()}, 30);
+  std::string jid_b = cluster_.StartAsync(
+      "web01",
+      {"/bin/sh", "-c",
+       "echo $$ > " + ready_b.path() + "; read x < " + go_b.path() + "; echo got $x"},
+      30);
   ASSERT_FALSE(jid_a.empty());
   ASSERT_FALSE(jid_b.empty());
   auto pid_a = ready_->ReadLine();
