@@ -1,10 +1,7 @@
 // tachyon-agent: flags, signals and wiring only. Also the entry point of the job shim
 // (`tachyon-agent __shim JOB_DIR`), so one binary is all a host needs.
 
-#include <unistd.h>
-
 #include <atomic>
-#include <climits>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -19,17 +16,6 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/signals.h"
-
-namespace {
-
-std::string SelfExe() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "tachyon-agent";
-  return std::string(buf, static_cast<size_t>(n));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "__shim") == 0) {
@@ -54,8 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--group", link.groups, "inventory group this host belongs to (repeatable)");
   app.add_option("--kill-grace", kill_grace,
                  "seconds between SIGTERM and SIGKILL when a job times out or is killed");
-  app.add_option("--max-output", max_output,
-                 "bytes of each job's stdout and stderr kept in the spool (then a truncation marker)");
+  app.add_option(
+      "--max-output", max_output,
+      "bytes of each job's stdout and stderr kept in the spool (then a truncation marker)");
   app.add_option("--max-live-output", max_live_output,
                  "bytes of each stream per job streamed live to `tachyon job logs -f` (0 = none)");
   app.add_option("--retention", retention,
@@ -81,7 +68,7 @@ int main(int argc, char** argv) {
   std::atomic<tachyon::agent::ControllerLink*> link_ptr{nullptr};
   tachyon::jobs::JobEngine::Options opts;
   opts.spool_dir = spool;
-  opts.shim_command = {SelfExe(), "__shim"};
+  opts.shim_command = {tachyon::SelfExePath("tachyon-agent"), "__shim"};
   opts.kill_grace = absl::Seconds(kill_grace);
   opts.max_stored_output = max_output;
   opts.max_live_output = max_live_output;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -158,6 +159,12 @@ absl::Status RemoveTree(const std::string& path) {
     return ErrnoStatus(errno, "unlink " + path);
   }
   return absl::OkStatus();
+}
+
+std::string SelfExePath(const std::string& fallback) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : fallback;
 }
 
 bool IsDirectory(const std::string& path) {

@@ -30,6 +30,10 @@ absl::Status MakeDirs(const std::string& path, mode_t mode = 0700);
 absl::Status RemoveTree(const std::string& path);
 
 bool PathExists(const std::string& path);
+
+// This process's executable (/proc/self/exe), or `fallback` when it cannot be read; the
+// daemons re-exec themselves as job shims.
+std::string SelfExePath(const std::string& fallback);
 // stat(2) follows links: a link to a directory is a directory here.
 bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);

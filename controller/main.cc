@@ -1,9 +1,7 @@
 // tachyon-controller: flags, signals and wiring only.
 
 #include <grpcpp/grpcpp.h>
-#include <unistd.h>
 
-#include <climits>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -25,16 +23,6 @@
 #include "controller/event_bus.h"
 #include "controller/local_executor.h"
 #include "controller/store/store.h"
-
-namespace {
-
-std::string SelfExe() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "tachyon-controller";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   // The embedded localhost executor runs jobs under shims, like an agent: same entry point.
@@ -88,7 +76,7 @@ int main(int argc, char** argv) {
   dispatcher.StartTimers();
   tachyon::controller::LocalExecutor::Options local;
   local.spool_dir = state_dir + "/localhost/jobs";
-  local.shim_command = {SelfExe(), "__shim"};
+  local.shim_command = {tachyon::SelfExePath("tachyon-controller"), "__shim"};
   auto localhost = tachyon::controller::LocalExecutor::Start(&dispatcher, local);
   if (!localhost.ok()) {
     TLOG(Error) << "localhost executor: " << localhost.status();
