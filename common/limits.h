@@ -20,6 +20,10 @@ inline constexpr size_t kMaxKnownJids = 100000;
 // Ad-hoc exec.
 inline constexpr size_t kMaxPatternBytes = 4096;
 inline constexpr size_t kMaxArgv = 4096;
+// `tachyon run`: the uploaded playbook directory (all files, their paths included) must fit in
+// one message, and so many files at most.
+inline constexpr size_t kMaxBundleBytes = 7u << 20;
+inline constexpr size_t kMaxBundleFiles = 10000;
 // Events replayed per read of the log.
 inline constexpr size_t kEventPageSize = 512;
 

@@ -21,6 +21,7 @@ struct DispatchRequest {
   std::map<std::string, std::string> env;
   std::string cwd;
   std::string rollout_id;
+  std::string rollout_key;  // the job's place in its rollout (store::JobRecord::rollout_key)
   absl::Time deliver_by = absl::InfiniteFuture();  // refuse to start the job after this
 };
 

@@ -303,8 +303,11 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
   }
 
   void NoteLastLocked(const v1::Event& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    last_write_ends_stream_ = req_.until_finished() && !req_.jid().empty() &&
-                              e.jid() == req_.jid() && e.type() == "job_finished";
+    last_write_ends_stream_ =
+        req_.until_finished() &&
+        ((!req_.jid().empty() && e.jid() == req_.jid() && e.type() == "job_finished") ||
+         (req_.jid().empty() && !req_.rollout().empty() && e.rollout() == req_.rollout() &&
+          (e.type() == "rollout_finished" || e.type() == "rollout_aborted")));
   }
 
   Action ReleaseBusy() {
@@ -489,6 +492,64 @@ grpc::ServerWriteReactor<v1::Event>* ControlServiceImpl::Events(grpc::CallbackSe
   auto reactor = std::make_shared<EventsReactor>(store_, bus_, *req);
   reactor->Begin();
   return reactor.get();
+}
+
+static void FillRolloutInfo(const store::RolloutRecord& r, v1::RolloutInfo* out) {
+  out->set_id(r.id);
+  out->set_state(r.state);
+  out->set_playbook(r.playbook);
+  out->set_created(Rfc3339(r.created));
+  out->set_updated(Rfc3339(r.updated));
+  out->set_rc(r.rc);
+  out->set_recap_json(r.recap_json);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::StartRollout(grpc::CallbackServerContext* ctx,
+                                                           const v1::StartRolloutRequest* req,
+                                                           v1::StartRolloutResponse* resp) {
+  if (auto st = CheckOperator(ctx, "StartRollout"); !st.ok()) return Done(ctx, st);
+  RolloutSpec spec;
+  spec.playbook = req->playbook();
+  spec.inventories.assign(req->inventories().begin(), req->inventories().end());
+  spec.limit = req->limit();
+  spec.forks = req->forks() > 0 ? static_cast<int>(req->forks()) : 5;
+  spec.extra_vars.assign(req->extra_vars().begin(), req->extra_vars().end());
+  spec.check = req->check();
+  spec.diff = req->diff();
+  spec.tags.assign(req->tags().begin(), req->tags().end());
+  spec.skip_tags.assign(req->skip_tags().begin(), req->skip_tags().end());
+  spec.verbosity = static_cast<int>(req->verbosity());
+  spec.origin = req->origin();
+  std::vector<BundleFile> files;
+  files.reserve(static_cast<size_t>(req->files_size()));
+  for (const auto& f : req->files()) files.push_back({f.path(), f.content(), f.mode()});
+  auto id = rollouts_->Start(std::move(spec), std::move(files));
+  if (!id.ok()) return Done(ctx, ToGrpc(id.status()));
+  resp->set_rollout_id(*id);
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::ListRollouts(grpc::CallbackServerContext* ctx,
+                                                           const v1::ListRolloutsRequest*,
+                                                           v1::ListRolloutsResponse* resp) {
+  if (auto st = CheckOperator(ctx, "ListRollouts"); !st.ok()) return Done(ctx, st);
+  auto list = store_->ListRollouts({});
+  if (!list.ok()) return Done(ctx, ToGrpc(list.status()));
+  for (const auto& r : *list) FillRolloutInfo(r, resp->add_rollouts());
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::GetRollout(grpc::CallbackServerContext* ctx,
+                                                         const v1::RolloutRequest* req,
+                                                         v1::RolloutInfo* resp) {
+  if (auto st = CheckOperator(ctx, "GetRollout"); !st.ok()) return Done(ctx, st);
+  auto r = store_->GetRollout(req->id());
+  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r->has_value()) {
+    return Done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND, "no rollout " + req->id()));
+  }
+  FillRolloutInfo(**r, resp);
+  return Done(ctx, grpc::Status::OK);
 }
 
 }  // namespace tachyon::controller

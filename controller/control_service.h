@@ -5,6 +5,7 @@
 
 #include "controller/dispatcher.h"
 #include "controller/event_bus.h"
+#include "controller/rollouts.h"
 #include "controller/store/store.h"
 #include "tachyon/v1/control.grpc.pb.h"
 
@@ -15,8 +16,9 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
   struct Options {
     int64_t default_timeout_seconds = 0;  // for exec without -B; 0 = none
   };
-  ControlServiceImpl(Dispatcher* dispatcher, EventBus* bus, store::Store* store, Options options)
-      : dispatcher_(dispatcher), bus_(bus), store_(store), options_(options) {}
+  ControlServiceImpl(Dispatcher* dispatcher, EventBus* bus, store::Store* store,
+                     RolloutManager* rollouts, Options options)
+      : dispatcher_(dispatcher), bus_(bus), store_(store), rollouts_(rollouts), options_(options) {}
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const tachyon::v1::ListAgentsRequest* req,
@@ -34,11 +36,21 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
                                        tachyon::v1::JobActionResponse* resp) override;
   grpc::ServerWriteReactor<tachyon::v1::Event>* Events(
       grpc::CallbackServerContext* ctx, const tachyon::v1::EventsRequest* req) override;
+  grpc::ServerUnaryReactor* StartRollout(grpc::CallbackServerContext* ctx,
+                                         const tachyon::v1::StartRolloutRequest* req,
+                                         tachyon::v1::StartRolloutResponse* resp) override;
+  grpc::ServerUnaryReactor* ListRollouts(grpc::CallbackServerContext* ctx,
+                                         const tachyon::v1::ListRolloutsRequest* req,
+                                         tachyon::v1::ListRolloutsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRollout(grpc::CallbackServerContext* ctx,
+                                       const tachyon::v1::RolloutRequest* req,
+                                       tachyon::v1::RolloutInfo* resp) override;
 
  private:
   Dispatcher* dispatcher_;
   EventBus* bus_;
   store::Store* store_;
+  RolloutManager* rollouts_;
   Options options_;
 };
 

@@ -38,17 +38,6 @@ json ParseObject(const std::string& text) {
   return j.is_object() ? j : json::object();
 }
 
-store::EventRecord MakeEvent(std::string type, const std::string& host, const std::string& jid,
-                             json data, const std::string& rollout = "") {
-  store::EventRecord e;
-  e.ts = absl::Now();
-  e.type = std::move(type);
-  e.host = host;
-  e.jid = jid;
-  e.rollout = rollout;
-  e.data_json = data.dump(-1, ' ', false, json::error_handler_t::replace);
-  return e;
-}
 
 }  // namespace
 
@@ -142,8 +131,11 @@ absl::Status Dispatcher::FinishJob(const std::string& jid, const std::string& ho
   return bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
     ASSIGN_OR_RETURN(bool updated, store_->UpdateJob(jid, state, result.dump(), absl::Now()));
     if (!updated) return absl::OkStatus();
+    ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));
     json data = {{"state", state}, {"status", OutcomeStatus(state, result)}, {"result", result}};
-    return emit(MakeEvent("job_finished", host, jid, std::move(data))).status();
+    return emit(MakeEvent("job_finished", host, jid, std::move(data),
+                          job ? job->rollout_id : std::string()))
+        .status();
   });
 }
 
@@ -302,6 +294,7 @@ absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, Dispat
   job.args_json = request.args_json;
   job.timeout_seconds = request.timeout_seconds;
   job.rollout_id = request.rollout_id;
+  job.rollout_key = request.rollout_key;
   job.state = "pending";
   job.created = job.updated = absl::Now();
   RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {

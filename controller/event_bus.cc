@@ -10,6 +10,18 @@ thread_local int t_fanout_depth = 0;
 
 }  // namespace
 
+store::EventRecord MakeEvent(std::string type, const std::string& host, const std::string& jid,
+                             const nlohmann::json& data, const std::string& rollout) {
+  store::EventRecord e;
+  e.ts = absl::Now();
+  e.type = std::move(type);
+  e.host = host;
+  e.jid = jid;
+  e.rollout = rollout;
+  e.data_json = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return e;
+}
+
 void EventBus::LoadLastSeqLocked() {
   if (last_seq_known_) return;
   auto seq = store_->LastEventSeq();

@@ -16,8 +16,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/store/store.h"
+#include "nlohmann/json.hpp"
 
 namespace tachyon::controller {
+
+// An event record stamped now; `data` becomes data_json (invalid UTF-8 replaced).
+store::EventRecord MakeEvent(std::string type, const std::string& host, const std::string& jid,
+                             const nlohmann::json& data, const std::string& rollout = "");
 
 class EventBus {
  public:

@@ -22,6 +22,7 @@
 #include "controller/dispatcher.h"
 #include "controller/event_bus.h"
 #include "controller/local_executor.h"
+#include "controller/rollouts.h"
 #include "controller/store/store.h"
 
 int main(int argc, char** argv) {
@@ -83,8 +84,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
+  tachyon::controller::RolloutManager rollouts(store->get(), &bus, &dispatcher, {state_dir});
   tachyon::controller::ControlServiceImpl control_service(&dispatcher, &bus, store->get(),
-                                                          {default_timeout});
+                                                          &rollouts, {default_timeout});
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -113,9 +115,12 @@ int main(int argc, char** argv) {
     }
   }
   TLOG(Info) << "listening on " << host << ":" << port << " (mTLS), state in " << state_dir;
+  // Rollouts a previous controller left running continue (their agents reconnect meanwhile).
+  if (auto st = rollouts.ResumeAll(); !st.ok()) TLOG(Error) << "resuming rollouts: " << st;
 
   int sig = tachyon::WaitForShutdownSignal();
   TLOG(Info) << "signal " << sig << ": shutting down";
+  rollouts.Stop();
   (*localhost)->Stop();
   dispatcher.CloseAll("controller shutting down");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -9,17 +9,18 @@
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/tls.h"
+#include "controller/cli/rpc.h"
 #include "proto/job_state.h"
 #include "tachyon/v1/control.grpc.pb.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tachyon::cli {
-namespace {
-
 namespace v1 = tachyon::v1;
 using nlohmann::json;
 
+namespace {
 constexpr auto kUnaryDeadline = std::chrono::seconds(30);
+}  // namespace
 
 json Parse(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -57,19 +58,9 @@ std::unique_ptr<v1::ControlService::Stub> MakeStub(const Connection& conn, std::
   return v1::ControlService::NewStub(grpc::CreateCustomChannel(conn.controller, *creds, args));
 }
 
-#define TACHYON_STUB_OR_RETURN(stub, conn)            \
-  std::string stub##_error;                           \
-  auto stub = MakeStub(conn, &stub##_error);          \
-  if (!stub) {                                        \
-    std::cerr << "tachyon: " << stub##_error << "\n"; \
-    return 5;                                         \
-  }
-
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kUnaryDeadline);
 }
-
-}  // namespace
 
 std::string ResolveConnection(Connection* conn) {
   auto env = [](const char* name, std::string* field) {

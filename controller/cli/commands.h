@@ -37,6 +37,27 @@ int RunJobKill(const Connection& conn, Format format, const std::string& jid);
 // until the job finishes).
 int RunJobLogs(const Connection& conn, Format format, const std::string& jid, bool follow);
 int RunJobCleanup(const Connection& conn, Format format, const std::string& jid);
+struct RunOptions {
+  std::string playbook;
+  std::vector<std::string> inventories;
+  int forks = 5;
+  std::string limit;
+  std::vector<std::string> extra_vars;
+  bool check = false;
+  bool diff = false;
+  std::vector<std::string> tags, skip_tags;
+  int verbosity = 0;
+  bool detach = false;
+};
+
+// `tachyon run`: uploads the playbook's directory and follows the rollout (run.cc). Exit codes
+// as ansible-playbook's; 4 when the playbook or inventory does not parse.
+int RunPlaybook(const Connection& conn, Format format, const RunOptions& options);
+int RunRolloutList(const Connection& conn, Format format);
+int RunRolloutShow(const Connection& conn, Format format, const std::string& id);
+// Follows a rollout from its start (the whole story so far, then live) until it ends.
+int RunRolloutWatch(const Connection& conn, Format format, const std::string& id);
+
 int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
               const std::string& rollout, const std::string& host);
 

@@ -115,6 +115,55 @@ int main(int argc, char** argv) {
     if (connect()) rc = tachyon::cli::RunExec(conn, format(), ex);
   });
 
+  // run
+  auto* run = app.add_subcommand("run", "run a playbook on the fleet (the controller runs it)");
+  tachyon::cli::RunOptions ro;
+  std::vector<std::string> tag_args, skip_tag_args;
+  int verbose = 0;
+  run->add_option("playbook", ro.playbook, "the playbook file")->required();
+  run->add_option("-i,--inventory", ro.inventories,
+                  "inventory file or directory, or a host list \"a,b,\" (default: the agents)");
+  run->add_option("-f,--forks", ro.forks, "hosts running a task at once (default 5)");
+  run->add_option("-l,--limit", ro.limit, "further limit hosts to a pattern");
+  run->add_option("-e,--extra-vars", ro.extra_vars, "K=V, YAML/JSON, or @FILE (repeatable)");
+  run->add_flag("-C,--check", ro.check, "don't change anything; predict what would change");
+  run->add_flag("-D,--diff", ro.diff, "show the differences in changed files");
+  run->add_option("-t,--tags", tag_args, "only run plays and tasks tagged with these");
+  run->add_option("--skip-tags", skip_tag_args, "skip plays and tasks tagged with these");
+  run->add_flag("-v,--verbose", verbose, "verbose mode (-vvv for more)");
+  run->add_flag("--detach", ro.detach, "print the rollout id and return at once");
+  run->callback([&] {
+    for (const auto& t : tag_args) {
+      for (auto part : absl::StrSplit(t, ',', absl::SkipWhitespace())) ro.tags.emplace_back(part);
+    }
+    for (const auto& t : skip_tag_args) {
+      for (auto part : absl::StrSplit(t, ',', absl::SkipWhitespace()))
+        ro.skip_tags.emplace_back(part);
+    }
+    ro.verbosity = verbose;
+    if (connect()) rc = tachyon::cli::RunPlaybook(conn, format(), ro);
+  });
+
+  // rollout
+  auto* rollout_cmd = app.add_subcommand("rollout", "rollouts run by the controller");
+  rollout_cmd->require_subcommand(1);
+  std::string rollout_id;
+  auto* rollout_ls = rollout_cmd->add_subcommand("ls", "list rollouts, newest first");
+  rollout_ls->callback([&] {
+    if (connect()) rc = tachyon::cli::RunRolloutList(conn, format());
+  });
+  auto* rollout_show = rollout_cmd->add_subcommand("show", "one rollout's state and recap");
+  rollout_show->add_option("id", rollout_id)->required();
+  rollout_show->callback([&] {
+    if (connect()) rc = tachyon::cli::RunRolloutShow(conn, format(), rollout_id);
+  });
+  auto* rollout_watch =
+      rollout_cmd->add_subcommand("watch", "follow a rollout: its story so far, then live");
+  rollout_watch->add_option("id", rollout_id)->required();
+  rollout_watch->callback([&] {
+    if (connect()) rc = tachyon::cli::RunRolloutWatch(conn, format(), rollout_id);
+  });
+
   // job
   auto* job = app.add_subcommand("job", "one job: status, logs, kill, cleanup");
   job->require_subcommand(1);

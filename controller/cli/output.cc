@@ -1,9 +1,11 @@
 #include "controller/cli/output.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/module_names.h"
 
 namespace tachyon::cli {
@@ -91,6 +93,156 @@ std::string FormatEvent(Format format, uint64_t seq, const std::string& ts, cons
     }
   }
   return line + "\n";
+}
+
+std::string Banner(const std::string& text) {
+  // ansible's display: the message, a space, then stars up to 79 columns (at least 3).
+  size_t stars = text.size() + 3 >= 79 ? 3 : 79 - text.size();
+  return absl::StrCat("\n", text, " ", std::string(stars, '*'), "\n");
+}
+
+namespace {
+
+// ansible's default callback shows a result's JSON only for debug-like actions (they set
+// _ansible_verbose_always) or with -v.
+bool ShowsResult(const std::string& action) {
+  return action == "debug" || action == "assert" || action == "fail" || action == "set_fact";
+}
+
+std::string ItemLabel(const json& data) {
+  const json& r = data.value("result", json::object());
+  if (r.contains("_ansible_item_label")) return Str(r, "_ansible_item_label");
+  if (data.contains("item")) return Str(data, "item");
+  return Str(r, "item");
+}
+
+}  // namespace
+
+std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& host,
+                                    const json& data) {
+  if (type == "rollout_finished" || type == "rollout_aborted") {
+    finished_ = true;
+    rc_ = type == "rollout_aborted" ? 99 : data.value("rc", 1);
+    error_ = Str(data, "error");
+  }
+  if (type == "play_started") {
+    play_hosts_.clear();
+    if (auto it = data.find("hosts"); it != data.end() && it->is_array()) {
+      for (const auto& h : *it) {
+        if (h.is_string()) play_hosts_.push_back(h.get<std::string>());
+      }
+    }
+    gone_.clear();
+    running_.clear();
+  } else if (type == "task_started") {
+    action_ = Str(data, "action");
+    running_.clear();
+    for (const auto& h : play_hosts_) {
+      if (!gone_.count(h)) running_.push_back(h);
+    }
+  } else if (type == "host_result" && !data.value("item_result", false)) {
+    running_.erase(std::remove(running_.begin(), running_.end(), host), running_.end());
+    std::string status = Str(data, "status");
+    if ((status == "failed" && !data.value("ignored", false)) || status == "unreachable") {
+      gone_.insert(host);
+    }
+  }
+
+  // The jobs behind the tasks are in `tachyon events --rollout ID`; a rollout's story is told
+  // by its plays, tasks and results.
+  if (type.rfind("job_", 0) == 0 || type.rfind("agent_", 0) == 0) return "";
+  if (format_ == Format::kJson) {
+    json out = data.is_object() ? data : json::object();
+    std::string out_type = type;
+    if (type == "host_result") {
+      out_type = "result";
+      out.erase("item_result");
+      out["host"] = host;
+    } else if (type == "rollout_finished") {
+      out_type = "recap";
+    } else if (type == "play_started") {
+      out_type = "play";
+    } else if (type == "task_started") {
+      out_type = "task";
+    } else if (type == "rollout_warning") {
+      out_type = "warning";
+    }
+    // "type" first, for people reading the stream.
+    nlohmann::ordered_json line = {{"type", out_type}};
+    for (auto& [k, v] : out.items()) line[k] = v;
+    return line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+
+  if (type == "play_started") return Banner(absl::StrCat("PLAY [", Str(data, "play"), "]"));
+  if (type == "task_started") {
+    return Banner(absl::StrCat(data.value("handler", false) ? "RUNNING HANDLER [" : "TASK [",
+                               Str(data, "task"), "]"));
+  }
+  if (type == "rollout_warning") return absl::StrCat("[WARNING]: ", Str(data, "msg"), "\n");
+  if (type == "rollout_resumed" || type == "rollout_paused") {
+    std::string reason = Str(data, "reason");
+    return absl::StrCat("[", type == "rollout_resumed" ? "rollout resumed" : "rollout paused",
+                        reason.empty() ? "" : ": " + reason, "]\n");
+  }
+  if (type == "rollout_aborted") return "\n[rollout aborted by an operator]\n";
+  if (type == "host_result") {
+    const std::string status = Str(data, "status");
+    const json result = data.value("result", json::object());
+    const bool item = data.value("item_result", false);
+    const bool ignored = data.value("ignored", false);
+    // Loop aggregates print nothing of their own for ok/changed/skipped, as in Ansible.
+    if (!item && result.contains("results") && status != "failed" && status != "unreachable") {
+      return "";
+    }
+    std::string item_part = item ? absl::StrCat(" (item=", ItemLabel(data), ")") : "";
+    std::string line;
+    if (status == "ok" || status == "changed") {
+      line = absl::StrCat(status, ": [", host, "]", item ? " =>" : "", item_part);
+      if (ShowsResult(action_)) {
+        json shown = result;
+        shown.erase("changed");
+        shown.erase("failed");
+        shown.erase("_ansible_item_label");
+        absl::StrAppend(&line, " => ", Dump(shown, 4));
+      }
+    } else if (status == "skipped") {
+      line = absl::StrCat("skipping: [", host, "]", item ? " =>" : "", item_part);
+    } else if (status == "unreachable") {
+      line = absl::StrCat("fatal: [", host, "]: UNREACHABLE! => ", Dump(result));
+    } else {
+      line = absl::StrCat("failed: [", host, "]", item_part, " => ", Dump(result));
+      if (ignored && !item) absl::StrAppend(&line, "\n...ignoring");
+    }
+    return line + "\n";
+  }
+  if (type == "rollout_finished") {
+    std::string out = Banner("PLAY RECAP");
+    if (auto it = data.find("hosts"); it != data.end() && it->is_object()) {
+      for (const auto& [h, c] : it->items()) {
+        auto n = [&](const char* k) { return absl::StrFormat("%s=%-4d", k, c.value(k, 0)); };
+        absl::StrAppend(&out, absl::StrFormat("%-26s : ", h), n("ok"), " ", n("changed"), " ",
+                        n("unreachable"), " ", n("failed"), " ", n("skipped"), " ", n("rescued"),
+                        " ", n("ignored"), "\n");
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+std::string RolloutPrinter::LiveLine(double seconds_in_task) const {
+  if (finished_ || running_.empty()) return "";
+  std::string hosts;
+  size_t shown = 0;
+  for (const auto& h : running_) {
+    if (shown == 8) {
+      absl::StrAppend(&hosts, ", +", running_.size() - shown, " more");
+      break;
+    }
+    absl::StrAppend(&hosts, shown ? ", " : "", h);
+    ++shown;
+  }
+  return absl::StrFormat("  running (%.0fs): %s", seconds_in_task, hosts);
 }
 
 }  // namespace tachyon::cli

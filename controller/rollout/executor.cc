@@ -11,11 +11,15 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/limits.h"
 #include "common/status.h"
 #include "controller/rollout/actions.h"
+#include "controller/rollout/controller_files.h"
 #include "controller/rollout/kv_args.h"
 #include "controller/rollout/pattern.h"
 #include "controller/template/template.h"
@@ -271,6 +275,8 @@ class Executor::Impl {
                                           const std::string& host, json* vars);
   absl::StatusOr<json> ExecuteOnce(const Task& task, const Scope& scope, const std::string& host,
                                    const json& vars);
+  absl::Status StageControllerFiles(const Task& task, const Scope& scope, const json& vars,
+                                    std::string* module, json* args);
   absl::StatusOr<json> RunAgentModule(const Task& task, const Scope& scope,
                                       const std::string& host, const json& vars);
   absl::StatusOr<json> RunAsyncStatus(const json& args);
@@ -683,7 +689,7 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
     std::vector<std::string> hosts = ActiveHosts(&scope);
     if (!hosts.empty()) {
       std::lock_guard<std::mutex> l(mu_);
-      sink_->OnTaskStart(TaskStartEvent{play.name, "Gathering Facts", false});
+      sink_->OnTaskStart(TaskStartEvent{play.name, "Gathering Facts", false, "gather_facts"});
     }
     for (const auto& h : hosts) {
       Outcome o;
@@ -825,7 +831,7 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    sink_->OnTaskStart(TaskStartEvent{play_->name, name, scope.is_handler});
+    sink_->OnTaskStart(TaskStartEvent{play_->name, name, scope.is_handler, task.action});
   }
   // run_once: the first host runs it; every host of the batch gets the result.
   bool run_once = false;
@@ -1401,6 +1407,67 @@ absl::StatusOr<json> Executor::Impl::RunAsyncStatus(const json& args) {
                              st->state == JobState::kTimedOut ? "Timeout exceeded" : "");
 }
 
+// copy (src), template and script read their file here, on the controller, from the uploaded
+// bundle, and send its content to the host: copy and template as `copy` with
+// `_tachyon_content_b64`, script with `_tachyon_script_b64` (docs/MODULES.md).
+absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope& scope,
+                                                  const json& vars, std::string* module,
+                                                  json* args) {
+  const bool is_template = *module == "template";
+  const bool is_copy = *module == "copy" && args->contains("src") &&
+                       !Truthy(args->value("remote_src", json(false)));
+  const bool is_script = *module == "script";
+  if (!is_template && !is_copy && !is_script) return absl::OkStatus();
+  std::string name;
+  std::string rest;
+  if (is_script) {
+    std::string line = args->contains("cmd") ? JsonToText((*args)["cmd"])
+                                             : JsonToText(args->value("_raw_params", json("")));
+    line = std::string(absl::StripAsciiWhitespace(line));
+    size_t space = line.find_first_of(" \t");
+    name = line.substr(0, space);
+    rest = space == std::string::npos ? "" : line.substr(space + 1);
+    args->erase("cmd");
+    (*args)["_raw_params"] = rest;
+  } else {
+    if (!args->contains("src") || (*args)["src"].is_null()) {
+      return absl::InvalidArgumentError(is_template ? "src is required" : "src or content is required");
+    }
+    name = JsonToText((*args)["src"]);
+  }
+  if (name.empty()) return absl::InvalidArgumentError("no script given");
+  std::vector<std::string> search = ControllerSearchPath(is_template ? "templates" : "files",
+                                                         scope.role, task.file, play_->base_dir);
+  ASSIGN_OR_RETURN(std::string path, FindControllerFile(name, search, opts_.file_root));
+  // base64 grows content by a third; the rest of the arguments need room too.
+  ASSIGN_OR_RETURN(std::string content, ReadControllerFile(path, kMaxArgsBytes / 4 * 3 - 4096));
+  std::string base = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
+  if (is_template) {
+    tmpl::Context ctx = MakeContext(&vars);
+    ctx.read_file = [search, this](std::string_view file) -> absl::StatusOr<std::string> {
+      ASSIGN_OR_RETURN(std::string p,
+                       FindControllerFile(std::string(file), search, opts_.file_root));
+      return ReadControllerFile(p, kMaxArgsBytes);
+    };
+    ASSIGN_OR_RETURN(content, tmpl::RenderText(content, ctx, name));
+    for (const char* k : {"newline_sequence", "block_start_string", "block_end_string",
+                          "variable_start_string", "variable_end_string", "comment_start_string",
+                          "comment_end_string", "trim_blocks", "lstrip_blocks", "output_encoding"}) {
+      args->erase(k);
+    }
+    *module = "copy";
+  }
+  if (is_script) {
+    (*args)["_tachyon_script_b64"] = absl::Base64Escape(content);
+    (*args)["_tachyon_script_name"] = base;
+  } else {
+    args->erase("src");
+    (*args)["_tachyon_content_b64"] = absl::Base64Escape(content);
+    (*args)["_tachyon_src_name"] = base;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scope& scope,
                                                     const std::string& host, const json& vars) {
   tmpl::Context ctx = MakeContext(&vars);
@@ -1468,8 +1535,12 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
       timeout = v.is_number() ? v.get<int>() : std::atoi(JsonToText(v).c_str());
     }
   }
-  ASSIGN_OR_RETURN(std::string jid, runner_->StartJob(target, task.action, args.dump(), timeout,
-                                                      env));
+  std::string module = task.action;
+  if (absl::Status staged = StageControllerFiles(task, scope, vars, &module, &args);
+      !staged.ok()) {
+    return json{{"failed", true}, {"changed", false}, {"msg", std::string(staged.message())}};
+  }
+  ASSIGN_OR_RETURN(std::string jid, runner_->StartJob(target, module, args.dump(), timeout, env));
   if (async_secs > 0 && poll == 0) return AsyncStartedResult(jid);
   // Wait for the completion event: no polling interval, whatever `poll` says.
   JobResult done;
@@ -1491,6 +1562,8 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
     return r;
   }
   json r = done.result.is_object() ? done.result : json::object();
+  // The job id and its async bookkeeping belong to async tasks only (Ansible's register).
+  for (const char* k : {"ansible_job_id", "started", "finished", "results_file"}) r.erase(k);
   if (failed) {
     r["failed"] = true;
     if (done.state == JobState::kTimedOut && !r.contains("msg")) {

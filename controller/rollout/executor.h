@@ -76,6 +76,7 @@ struct TaskStartEvent {
   std::string play;
   std::string task;
   bool is_handler = false;
+  std::string action;  // short module name ("debug", "command", ...)
 };
 
 struct ResultEvent {
@@ -124,6 +125,9 @@ struct ExecutorOptions {
   // Facts per host (from the agent's hello); exposed as ansible_facts and ansible_* names.
   std::function<nlohmann::json(const std::string& host)> facts;
   Clock* clock = nullptr;  // nullptr: RealClock()
+  // copy/template/script read controller-side files only below this directory (the uploaded
+  // bundle); empty: anywhere.
+  std::string file_root;
 };
 
 // ansible-playbook's exit codes as CONTRACT.md numbers them.

@@ -96,6 +96,23 @@ CREATE INDEX events_rollout ON events (rollout, seq);
     R"sql(
 CREATE INDEX events_jid ON events (jid, seq);
 )sql",
+    // v3: rollouts run by the controller (`tachyon run`), and each job's place in its rollout.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN rollout_key TEXT NOT NULL DEFAULT '';
+INSERT INTO meta (key, value) VALUES ('rollout_counter', 0);
+CREATE TABLE rollouts (
+  id          TEXT PRIMARY KEY NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('running', 'paused', 'finished', 'aborted',
+                                             'failed')),
+  playbook    TEXT NOT NULL DEFAULT '',
+  spec_json   TEXT NOT NULL DEFAULT '{}',
+  rc          INTEGER NOT NULL DEFAULT -1,
+  recap_json  TEXT NOT NULL DEFAULT '',
+  created_us  INTEGER NOT NULL,
+  updated_us  INTEGER NOT NULL
+);
+CREATE INDEX rollouts_state ON rollouts (state);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
@@ -567,7 +584,7 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {
 namespace {
 constexpr char kJobColumns[] =
     "jid, host, module, args_json, timeout_seconds, state, result_json, rollout_id, created_us, "
-    "updated_us";
+    "updated_us, rollout_key";
 }  // namespace
 
 absl::StatusOr<JobRecord> SqliteStore::ReadJobRow(sqlite3_stmt* raw) {
@@ -588,6 +605,7 @@ absl::StatusOr<JobRecord> SqliteStore::ReadJobRow(sqlite3_stmt* raw) {
   j.rollout_id = text(7);
   j.created = FromMicros(sqlite3_column_int64(raw, 8));
   j.updated = FromMicros(sqlite3_column_int64(raw, 9));
+  j.rollout_key = text(10);
   return j;
 }
 
@@ -621,7 +639,7 @@ absl::Status SqliteStore::CreateJob(const JobRecord& job) {
   return InTxn([&]() -> absl::Status {
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                      Prepare(absl::StrCat("INSERT INTO jobs (", kJobColumns,
-                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")));
+                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")));
     Stmt st(this, raw);
     absl::Time created = OrNow(job.created);
     absl::Time updated = (job.updated == absl::InfinitePast() || job.updated == absl::Time())
@@ -637,6 +655,7 @@ absl::Status SqliteStore::CreateJob(const JobRecord& job) {
     st.Bind(8, job.rollout_id);
     st.Bind(9, ToMicros(created));
     st.Bind(10, ToMicros(updated));
+    st.Bind(11, job.rollout_key);
     absl::Status s = st.Run();
     if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError("job " + job.jid + " exists");
     return s;
@@ -729,6 +748,150 @@ absl::StatusOr<std::vector<JobRecord>> SqliteStore::ListJobs(
     jobs.push_back(std::move(job));
   }
   return jobs;
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteStore::ListRolloutJobs(const std::string& rollout_id) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare(absl::StrCat("SELECT ", kJobColumns,
+                                        " FROM jobs WHERE rollout_id = ? ORDER BY created_us, jid")));
+  Stmt st(this, raw);
+  st.Bind(1, rollout_id);
+  std::vector<JobRecord> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(JobRecord job, ReadJobRow(raw));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+// ---- Rollouts ----
+
+namespace {
+constexpr char kRolloutColumns[] =
+    "id, state, playbook, spec_json, rc, recap_json, created_us, updated_us";
+constexpr const char* kRolloutStates[] = {"running", "paused", "finished", "aborted", "failed"};
+bool IsRolloutState(const std::string& s) {
+  return std::find(std::begin(kRolloutStates), std::end(kRolloutStates), s) !=
+         std::end(kRolloutStates);
+}
+}  // namespace
+
+RolloutRecord SqliteStore::ReadRolloutRow(Stmt* st) {
+  RolloutRecord r;
+  r.id = st->Text(0);
+  r.state = st->Text(1);
+  r.playbook = st->Text(2);
+  r.spec_json = st->Text(3);
+  r.rc = static_cast<int>(st->Int(4));
+  r.recap_json = st->Text(5);
+  r.created = FromMicros(st->Int(6));
+  r.updated = FromMicros(st->Int(7));
+  return r;
+}
+
+absl::StatusOr<std::string> SqliteStore::NewRolloutId() {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(int64_t counter, InTxn([&]() -> absl::StatusOr<int64_t> {
+                     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                                      Prepare("UPDATE meta SET value = value + 1 "
+                                              "WHERE key = 'rollout_counter' RETURNING value"));
+                     Stmt st(this, raw);
+                     ASSIGN_OR_RETURN(bool row, st.Step());
+                     if (!row) return absl::DataLossError("meta.rollout_counter is missing");
+                     int64_t value = st.Int(0);
+                     RETURN_IF_ERROR(st.Run());
+                     return value;
+                   }));
+  return absl::StrCat("r", counter);
+}
+
+absl::Status SqliteStore::CreateRollout(const RolloutRecord& rollout) {
+  if (rollout.id.empty()) return absl::InvalidArgumentError("rollout id is empty");
+  if (!IsRolloutState(rollout.state)) {
+    return absl::InvalidArgumentError("rollout " + rollout.id + ": unknown state '" +
+                                      rollout.state + "'");
+  }
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare(absl::StrCat("INSERT INTO rollouts (", kRolloutColumns,
+                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")));
+    Stmt st(this, raw);
+    absl::Time created = OrNow(rollout.created);
+    st.Bind(1, rollout.id);
+    st.Bind(2, rollout.state);
+    st.Bind(3, rollout.playbook);
+    st.Bind(4, rollout.spec_json.empty() ? std::string("{}") : rollout.spec_json);
+    st.Bind(5, static_cast<int64_t>(rollout.rc));
+    st.Bind(6, rollout.recap_json);
+    st.Bind(7, ToMicros(created));
+    st.Bind(8, ToMicros(created));
+    absl::Status s = st.Run();
+    if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError("rollout " + rollout.id + " exists");
+    return s;
+  });
+}
+
+absl::Status SqliteStore::UpdateRollout(const std::string& id, const std::string& state, int rc,
+                                        const std::string& recap_json, absl::Time now) {
+  if (!IsRolloutState(state)) {
+    return absl::InvalidArgumentError("rollout " + id + ": unknown state '" + state + "'");
+  }
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare("UPDATE rollouts SET state = ?1, rc = ?2, "
+                             "recap_json = CASE WHEN ?3 = '' THEN recap_json ELSE ?3 END, "
+                             "updated_us = ?4 WHERE id = ?5"));
+    Stmt st(this, raw);
+    st.Bind(1, state);
+    st.Bind(2, static_cast<int64_t>(rc));
+    st.Bind(3, recap_json);
+    st.Bind(4, ToMicros(OrNow(now)));
+    st.Bind(5, id);
+    RETURN_IF_ERROR(st.Run());
+    if (sqlite3_changes(db_.get()) == 0) return absl::NotFoundError("no rollout " + id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<RolloutRecord>> SqliteStore::GetRollout(const std::string& id) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare(absl::StrCat("SELECT ", kRolloutColumns, " FROM rollouts WHERE id = ?")));
+  Stmt st(this, raw);
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<RolloutRecord>();
+  return std::optional<RolloutRecord>(ReadRolloutRow(&st));
+}
+
+absl::StatusOr<std::vector<RolloutRecord>> SqliteStore::ListRollouts(
+    const std::vector<std::string>& states) {
+  for (const auto& s : states) {
+    if (!IsRolloutState(s)) return absl::InvalidArgumentError("unknown rollout state '" + s + "'");
+  }
+  std::string sql = absl::StrCat("SELECT ", kRolloutColumns, " FROM rollouts WHERE 1");
+  if (!states.empty()) {
+    std::vector<std::string> marks(states.size(), "?");
+    absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(marks, ", "), ")");
+  }
+  absl::StrAppend(&sql, " ORDER BY created_us DESC, id DESC");
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(sql));
+  Stmt st(this, raw);
+  int i = 1;
+  for (const auto& s : states) st.Bind(i++, s);
+  std::vector<RolloutRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(ReadRolloutRow(&st));
+  }
+  return out;
 }
 
 // ---- Events ----

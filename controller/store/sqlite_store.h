@@ -56,7 +56,7 @@ class ABSL_SCOPED_LOCKABLE ReentrantLock {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   static constexpr char kDbFileName[] = "tachyon.db";
 
   // Creates `state_dir` (0700) and `state_dir`/tachyon.db (0600) when missing, and migrates the
@@ -80,6 +80,16 @@ class SqliteStore final : public Store {
   absl::Status DeleteJob(const std::string& jid) override;
   absl::StatusOr<std::vector<JobRecord>> ListJobs(const std::string& host,
                                                   const std::vector<std::string>& states) override;
+
+  absl::StatusOr<std::vector<JobRecord>> ListRolloutJobs(const std::string& rollout_id) override;
+
+  absl::StatusOr<std::string> NewRolloutId() override;
+  absl::Status CreateRollout(const RolloutRecord& rollout) override;
+  absl::Status UpdateRollout(const std::string& id, const std::string& state, int rc,
+                             const std::string& recap_json, absl::Time now) override;
+  absl::StatusOr<std::optional<RolloutRecord>> GetRollout(const std::string& id) override;
+  absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(
+      const std::vector<std::string>& states) override;
 
   absl::StatusOr<EventRecord> AppendEvent(EventRecord event) override;
   absl::StatusOr<std::vector<EventRecord>> ReadEvents(const EventFilter& filter) override;
@@ -119,6 +129,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<JobRecord> ReadJobRow(sqlite3_stmt* stmt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<AgentRecord> ReadAgentRow(sqlite3_stmt* stmt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  RolloutRecord ReadRolloutRow(Stmt* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   // Random per open, the second half of every job id handed out by this instance: together with

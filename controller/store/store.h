@@ -38,6 +38,22 @@ struct JobRecord {
   std::string state = "pending";
   std::string result_json;  // final result; empty while not finished
   std::string rollout_id;
+  // Identifies the job within its rollout (same task, host and arguments, n-th time), so that a
+  // rollout resumed after a controller restart re-attaches to it instead of starting it again.
+  std::string rollout_key;
+  absl::Time created;
+  absl::Time updated;
+};
+
+// A playbook run owned by the controller. States: "running", "paused", "finished",
+// "aborted", "failed" (could not run at all).
+struct RolloutRecord {
+  std::string id;  // "r<N>"
+  std::string state = "running";
+  std::string playbook;             // as the operator named it
+  std::string spec_json = "{}";     // what is needed to run (or resume) it
+  int rc = -1;                      // exit code once over
+  std::string recap_json;           // CONTRACT.md recap `hosts` object once over
   absl::Time created;
   absl::Time updated;
 };
@@ -90,6 +106,21 @@ class Store {
   // An empty host means every host; empty states means every state.
   virtual absl::StatusOr<std::vector<JobRecord>> ListJobs(const std::string& host,
                                                           const std::vector<std::string>& states) = 0;
+
+  // Jobs of one rollout, oldest first.
+  virtual absl::StatusOr<std::vector<JobRecord>> ListRolloutJobs(const std::string& rollout_id) = 0;
+
+  // Rollouts. NewRolloutId returns "r<N>", never handed out before.
+  virtual absl::StatusOr<std::string> NewRolloutId() = 0;
+  // AlreadyExists for a known id.
+  virtual absl::Status CreateRollout(const RolloutRecord& rollout) = 0;
+  // Sets state, rc and recap (recap only when non-empty). NotFound for an unknown id.
+  virtual absl::Status UpdateRollout(const std::string& id, const std::string& state, int rc,
+                                     const std::string& recap_json, absl::Time now) = 0;
+  virtual absl::StatusOr<std::optional<RolloutRecord>> GetRollout(const std::string& id) = 0;
+  // Newest first; empty states means every state.
+  virtual absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(
+      const std::vector<std::string>& states) = 0;
 
   // Event log. AppendEvent assigns seq, and ts when ts is unset (InfinitePast, or the default
   // epoch value). A failed append (or a rolled-back ApplyAgentEvent) consumes no seq.
