@@ -674,8 +674,11 @@ class Loader {
         }
       }
       if (k == "loop" || k.rfind("with_", 0) == 0) {
-        if (!loop_key.empty()) {
+        // The same key twice is a duplicate YAML key: the last one wins, as in Ansible (which
+        // only warns), and as for every other keyword below.
+        if (!loop_key.empty() && loop_key != k) {
           // Ansible names the with_ lookup: "duplicate loop in task: items".
+          // (One of the two is a with_ key: they differ and only one can be `loop`.)
           std::string with = k.rfind("with_", 0) == 0 ? k : loop_key;
           return ErrorAt(kpos, absl::StrCat("duplicate loop in task: ", with.substr(5)));
         }

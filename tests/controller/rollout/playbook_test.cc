@@ -516,6 +516,19 @@ TEST(PlaybookErrorsTest, ModuleDetection) {
             "play.yml:4:7: 'listen' is not a valid attribute for a Task");
 }
 
+// Found by the playbook fuzzer: a task with `loop` twice threw std::out_of_range. It is a
+// duplicate YAML key: the last one wins, as in Ansible (which only warns).
+TEST(PlaybookTest, DuplicateLoopKeyLastWins) {
+  TempDir dir;
+  std::string path =
+      dir.Write("play.yml", "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n"
+                            "      loop: [2, 3]\n");
+  Playbook pb = MustLoad(path);
+  ASSERT_EQ(pb.plays.size(), 1u);
+  ASSERT_EQ(pb.plays[0].tasks.size(), 1u);
+  EXPECT_EQ(pb.plays[0].tasks[0].keywords.at("loop").value, nlohmann::json::parse("[2, 3]"));
+}
+
 TEST(PlaybookErrorsTest, Keywords) {
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      with_fileglob: '*'\n"),
             "play.yml:4:7: 'with_fileglob' is not supported (lookup 'fileglob'); use loop with a "
@@ -523,6 +536,11 @@ TEST(PlaybookErrorsTest, Keywords) {
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n"
                       "      with_items: [2]\n"),
             "play.yml:5:7: duplicate loop in task: items");
+  // Found by the playbook fuzzer (it threw std::out_of_range): `loop` twice is a duplicate YAML
+  // key, and the last one wins, as in Ansible (which only warns).
+  EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n"
+                      "      loop: [2]\n      with_items: [3]\n"),
+            "play.yml:6:7: duplicate loop in task: items");
   EXPECT_EQ(LoadError("- hosts: all\n  tasks:\n    - debug: msg=x\n      loop_control:\n"
                       "        loopvar: x\n"),
             "play.yml:5:9: 'loopvar' is not a valid attribute for a LoopControl");
