@@ -3,7 +3,8 @@
 # then builds and runs them again under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   scripts/test.sh            # both builds
 #   SANITIZE=0 scripts/test.sh # skip the sanitizer build
-#   FUZZ_SECONDS=0             # skip the bounded fuzzing run (default 60 s)
+#   FUZZ_SECONDS=0             # skip the bounded fuzzing runs (default 60 s for templates)
+#   FUZZ_ROLLOUT_SECONDS=N     # per loader fuzzer (default 30 s; 0 skips them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -22,7 +23,8 @@ if [[ "${SANITIZE:-1}" != "0" ]]; then
      ctest --output-on-failure -j2 --timeout 600)
 fi
 if [[ "${FUZZ_SECONDS:-60}" != "0" ]]; then
-  echo "== fuzzing the template engine for ${FUZZ_SECONDS:-60} s (libFuzzer, ASan + UBSan)"
-  scripts/fuzz-template.sh "${FUZZ_SECONDS:-60}"
+  echo "== fuzzing the template engine (${FUZZ_SECONDS:-60} s) and the inventory and playbook" \
+       "loaders (${FUZZ_ROLLOUT_SECONDS:-30} s each) (libFuzzer, ASan + UBSan)"
+  scripts/fuzz-template.sh "${FUZZ_SECONDS:-60}" "${FUZZ_ROLLOUT_SECONDS:-30}"
 fi
 echo "== all tests passed"
