@@ -3,12 +3,9 @@
 // passed to execve as is (after Ansible's expandvars/expanduser, which only expands $NAME,
 // ${NAME} of existing variables and a leading ~). shell runs `/bin/sh -c STRING`.
 
-#include <glob.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -19,121 +16,13 @@
 #include "absl/strings/str_join.h"
 #include "agent/modules/args.h"
 #include "agent/modules/module.h"
+#include "agent/modules/os_util.h"
 #include "agent/modules/result_util.h"
 #include "agent/modules/shlex.h"
 #include "common/status.h"
 
 namespace tachyon::modules {
 namespace {
-
-// Python's os.path.expandvars: $NAME and ${NAME} of variables that exist; the rest stays.
-std::string ExpandVars(const std::string& s) {
-  if (s.find('$') == std::string::npos) return s;
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] != '$') {
-      out.push_back(s[i++]);
-      continue;
-    }
-    size_t name_begin, name_end, next;
-    if (i + 1 < s.size() && s[i + 1] == '{') {
-      size_t close = s.find('}', i + 2);
-      if (close == std::string::npos || close == i + 2) {
-        out.push_back(s[i++]);
-        continue;
-      }
-      name_begin = i + 2;
-      name_end = close;
-      next = close + 1;
-    } else {
-      size_t j = i + 1;
-      while (j < s.size() &&
-             (absl::ascii_isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) {
-        ++j;
-      }
-      if (j == i + 1) {
-        out.push_back(s[i++]);
-        continue;
-      }
-      name_begin = i + 1;
-      name_end = j;
-      next = j;
-    }
-    std::string name = s.substr(name_begin, name_end - name_begin);
-    const char* value = std::getenv(name.c_str());
-    if (value != nullptr) {
-      out.append(value);
-    } else {
-      out.append(s, i, next - i);
-    }
-    i = next;
-  }
-  return out;
-}
-
-// Python's os.path.expanduser: "~" and "~/x" use $HOME, "~user/x" the password database.
-std::string ExpandUser(const std::string& s) {
-  if (s.empty() || s[0] != '~') return s;
-  size_t slash = s.find('/');
-  std::string user = s.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  std::string home;
-  if (user.empty()) {
-    const char* h = std::getenv("HOME");
-    if (h != nullptr) {
-      home = h;
-    } else {
-      struct passwd* pw = getpwuid(getuid());
-      if (pw == nullptr) return s;
-      home = pw->pw_dir;
-    }
-  } else {
-    struct passwd* pw = getpwnam(user.c_str());
-    if (pw == nullptr) return s;
-    home = pw->pw_dir;
-  }
-  while (home.size() > 1 && home.back() == '/') home.pop_back();
-  return home + (slash == std::string::npos ? "" : s.substr(slash));
-}
-
-// Python's repr() of a bytes path in an OSError message: b'/x'.
-std::string BytesRepr(const std::string& s) { return absl::StrCat("b'", s, "'"); }
-
-std::string OsErrorText(int err, const std::string& path) {
-  return absl::StrCat("[Errno ", err, "] ", std::strerror(err), ": ", BytesRepr(path));
-}
-
-bool GlobMatches(const std::string& pattern) {
-  glob_t g;
-  int rc = glob(pattern.c_str(), 0, nullptr, &g);
-  bool found = rc == 0 && g.gl_pathc > 0;
-  globfree(&g);
-  return found;
-}
-
-// shlex.quote: words of safe characters stay as they are, anything else is single-quoted.
-std::string ShellQuote(const std::string& s) {
-  if (s.empty()) return "''";
-  bool safe = true;
-  for (char c : s) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-          std::strchr("@%+=:,./-_", c) != nullptr)) {
-      safe = false;
-      break;
-    }
-  }
-  if (safe) return s;
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out.append("'\"'\"'");
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('\'');
-  return out;
-}
 
 class CommandModule : public Module {
  public:
@@ -254,7 +143,7 @@ class CommandModule : public Module {
       r["rc"] = outcome.exec_errno;
       r["msg"] = OsErrorText(outcome.exec_errno, program);
       r["failed"] = true;
-      AddLines(&r);
+      AddOutputLines(&r);
       return r;
     }
     std::string out = SanitizeUtf8(outcome.stdout_data, outcome.stdout_truncated);
@@ -271,7 +160,7 @@ class CommandModule : public Module {
     r["rc"] = rc;
     r["failed"] = rc != 0;
     if (rc != 0) r["msg"] = "non-zero return code";
-    AddLines(&r);
+    AddOutputLines(&r);
     return r;
   }
 
@@ -308,20 +197,15 @@ class CommandModule : public Module {
     return absl::OkStatus();
   }
 
-  static void AddLines(nlohmann::json* r) {
-    (*r)["stdout_lines"] = PythonSplitLines((*r)["stdout"].get<std::string>());
-    (*r)["stderr_lines"] = PythonSplitLines((*r)["stderr"].get<std::string>());
-  }
-
   static Prepared Skipped(Prepared p) {
     p.result["failed"] = false;
-    AddLines(&p.result);
+    AddOutputLines(&p.result);
     return p;
   }
 
   static Prepared Failed(Prepared p) {
     p.result["failed"] = true;
-    AddLines(&p.result);
+    AddOutputLines(&p.result);
     return p;
   }
 

@@ -64,6 +64,14 @@ class Module {
   virtual nlohmann::json Finish(const Prepared& prepared, const ProcessOutcome& outcome) const = 0;
 };
 
+// A module that does all its work in Prepare and never starts a process (copy, file, stat...).
+class InlineModule : public Module {
+ public:
+  nlohmann::json Finish(const Prepared& prepared, const ProcessOutcome& outcome) const override {
+    return prepared.result;
+  }
+};
+
 // The module called `name`, or nullptr. Modules are stateless singletons.
 const Module* FindModule(std::string_view name);
 std::vector<std::string> ModuleNames();
@@ -72,5 +80,11 @@ std::vector<std::string> ModuleNames();
 std::unique_ptr<Module> MakeCommandModule();
 std::unique_ptr<Module> MakeShellModule();
 std::unique_ptr<Module> MakePingModule();
+std::unique_ptr<Module> MakeRawModule();
+std::unique_ptr<Module> MakeScriptModule();
+std::unique_ptr<Module> MakeCopyModule();
+std::unique_ptr<Module> MakeFileModule();
+std::unique_ptr<Module> MakeStatModule();
+std::unique_ptr<Module> MakeLineInFileModule();
 
 }  // namespace tachyon::modules

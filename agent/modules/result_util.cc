@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_format.h"
+#include "agent/modules/os_util.h"
 
 namespace tachyon::modules {
 
@@ -124,6 +125,24 @@ std::vector<std::string> PythonSplitLines(std::string_view text) {
 std::string RStripNewlines(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
+}
+
+nlohmann::json LowLevelExecuteResult(const ProcessOutcome& outcome) {
+  nlohmann::json r = {{"changed", true}};
+  r["stdout"] = SanitizeUtf8(outcome.stdout_data, outcome.stdout_truncated);
+  r["stderr"] = SanitizeUtf8(outcome.stderr_data, outcome.stderr_truncated);
+  if (outcome.stdout_truncated) r["stdout_truncated"] = true;
+  if (outcome.stderr_truncated) r["stderr_truncated"] = true;
+  r["rc"] = outcome.exec_errno != 0 ? outcome.exec_errno : outcome.ReturnCode();
+  AddOutputLines(&r);
+  if (outcome.exec_errno != 0) {
+    r["failed"] = true;
+    r["msg"] = OsErrorText(outcome.exec_errno, "/bin/sh");
+  } else if (outcome.ReturnCode() != 0) {
+    r["failed"] = true;
+    r["msg"] = "non-zero return code";
+  }
+  return r;
 }
 
 }  // namespace tachyon::modules

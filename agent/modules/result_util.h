@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "agent/modules/module.h"
+#include "nlohmann/json.hpp"
 
 namespace tachyon::modules {
 
@@ -29,5 +31,10 @@ std::vector<std::string> PythonSplitLines(std::string_view text);
 
 // Python's s.rstrip("\r\n"), what Ansible's command module does with strip_empty_ends.
 std::string RStripNewlines(std::string s);
+
+// The result of Ansible's _low_level_execute_command, as raw and script report it: rc, stdout,
+// stderr (not stripped) and their lines, changed: true, and failed with "non-zero return code"
+// (or the OSError text when the program could not be started).
+nlohmann::json LowLevelExecuteResult(const ProcessOutcome& outcome);
 
 }  // namespace tachyon::modules

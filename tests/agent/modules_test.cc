@@ -82,7 +82,8 @@ TEST(ModuleRegistryTest, Lookup) {
   EXPECT_NE(FindModule("shell"), nullptr);
   EXPECT_NE(FindModule("ping"), nullptr);
   EXPECT_EQ(FindModule("nope"), nullptr);
-  EXPECT_THAT(ModuleNames(), ElementsAre("command", "ping", "shell"));
+  EXPECT_THAT(ModuleNames(), ElementsAre("command", "copy", "file", "lineinfile", "ping", "raw",
+                                         "script", "shell", "stat"));
 }
 
 TEST(ModuleValidateTest, CommandArguments) {

@@ -1,0 +1,502 @@
+// copy, file, stat and lineinfile against temp dirs. Expected results marked "ansible:" were
+// taken from ansible-core 2.14 (`ansible localhost -c local -o -m MODULE -a ARGS`, paths
+// replaced by the test's temp dir).
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/escaping.h"
+#include "agent/modules/file_util.h"
+#include "agent/modules/module.h"
+#include "tests/agent/module_test_util.h"
+
+namespace tachyon::modules {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using testing::RunModule;
+using testing::Slurp;
+using testing::Spit;
+using testing::TempDir;
+using ::testing::UnorderedElementsAre;
+using testing::ValidateMessage;
+using Json = nlohmann::json;
+
+std::vector<std::string> Keys(const Json& j) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  return keys;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+class ModuleFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    old_umask_ = umask(022);
+    ASSERT_FALSE(dir_.path().empty());
+  }
+  void TearDown() override { umask(old_umask_); }
+  TempDir dir_;
+  mode_t old_umask_ = 0;
+};
+
+// ---- copy ----
+
+TEST_F(ModuleFilesTest, CopyValidation) {
+  EXPECT_EQ(ValidateMessage("copy", {{"content", "x"}}), "dest is required");
+  EXPECT_EQ(ValidateMessage("copy", {{"dest", "/x"}}), "src (or content) is required");
+  EXPECT_THAT(ValidateMessage("copy", {{"content", "z"}, {"dest", "/x"}, {"foo", 1}}),
+              HasSubstr("Unsupported parameters for (copy) module: foo. Supported parameters "
+                        "include: _original_basename, _tachyon_content_b64, _tachyon_src_name, "
+                        "attributes (attr), backup, checksum, content, dest,"));
+  EXPECT_EQ(ValidateMessage("copy", {{"dest", "/x"}, {"_tachyon_content_b64", "!!"}}),
+            "_tachyon_content_b64 is not valid base64");
+  EXPECT_EQ(ValidateMessage("copy", {{"content", "x"}, {"dest", "/x"}, {"backup", "maybe"}}),
+            "argument 'backup' is of type <class 'str'> and we were unable to convert to bool: "
+            "\"maybe\"");
+  // The executor's own keys pass.
+  EXPECT_EQ(ValidateMessage("copy", {{"content", "x"}, {"dest", "/x"}, {"_ansible_diff", true}}),
+            "");
+}
+
+TEST_F(ModuleFilesTest, CopyContentLikeAnsible) {
+  std::string dest = dir_ / "a";
+  // ansible: copy content=x dest=/tmp/t/a mode=0644 ->
+  // {"changed": true, "checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072", "dest": ...,
+  //  "gid": 0, "group": "root", "md5sum": "9dd4e461268c8034f5c8564e155c67a6", "mode": "0644",
+  //  "owner": "root", "size": 1, "src": ..., "state": "file", "uid": 0}
+  Json r = RunModule("copy", {{"content", "x"}, {"dest", dest}, {"mode", "0644"}});
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "checksum", "dest", "gid", "group", "md5sum",
+                                            "mode", "owner", "size", "src", "state", "uid"));
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(r["checksum"], "11f6ad8ec52a2984abaafd7c3b516503785c2072");
+  EXPECT_EQ(r["md5sum"], "9dd4e461268c8034f5c8564e155c67a6");
+  EXPECT_EQ(r["dest"], dest);
+  EXPECT_EQ(r["mode"], "0644");
+  EXPECT_EQ(r["size"], 1);
+  EXPECT_EQ(r["state"], "file");
+  EXPECT_EQ(r["uid"], getuid());
+  EXPECT_EQ(Slurp(dest), "x");
+  EXPECT_FALSE(PathExists(r["src"].get<std::string>()));  // the temp file was renamed
+
+  // ansible (second run): {"changed": false, "checksum": ..., "dest", "gid", "group", "mode",
+  //  "owner", "path", "size", "state": "file", "uid"}
+  Json again = RunModule("copy", {{"content", "x"}, {"dest", dest}, {"mode", "0644"}});
+  EXPECT_THAT(Keys(again), UnorderedElementsAre("changed", "checksum", "dest", "gid", "group",
+                                                "mode", "owner", "path", "size", "state", "uid"));
+  EXPECT_EQ(again["changed"], false);
+  EXPECT_EQ(again["path"], dest);
+}
+
+TEST_F(ModuleFilesTest, CopyNewFileFollowsUmaskAndKeepsExistingMode) {
+  std::string dest = dir_ / "n";
+  RunModule("copy", {{"content", "1"}, {"dest", dest}});
+  EXPECT_EQ(ModeOf(dest), 0644u);
+  ASSERT_EQ(chmod(dest.c_str(), 0600), 0);
+  Json r = RunModule("copy", {{"content", "2"}, {"dest", dest}});
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(r["mode"], "0600");
+  EXPECT_EQ(ModeOf(dest), 0600u);
+}
+
+TEST_F(ModuleFilesTest, CopyModeOnlyChangeAndCheckMode) {
+  std::string dest = dir_ / "d";
+  RunModule("copy", {{"content", "a\nb\n"}, {"dest", dest}, {"mode", "0644"}});
+  // ansible (check_mode: true, diff: true, mode 0600 on an unchanged 0644 file): changed true,
+  // mode still "0644", diff {"before": {"mode": "0644", "path"}, "after": {"mode": "0600", ...}}
+  Json check = RunModule("copy", {{"content", "a\nb\n"},
+                                  {"dest", dest},
+                                  {"mode", "0600"},
+                                  {"_ansible_check_mode", true},
+                                  {"_ansible_diff", true}});
+  EXPECT_EQ(check["changed"], true);
+  EXPECT_EQ(check["mode"], "0644");
+  EXPECT_EQ(check["diff"]["before"], (Json{{"mode", "0644"}, {"path", dest}}));
+  EXPECT_EQ(check["diff"]["after"], (Json{{"mode", "0600"}, {"path", dest}}));
+  EXPECT_EQ(ModeOf(dest), 0644u);
+  Json r = RunModule("copy", {{"content", "a\nb\n"}, {"dest", dest}, {"mode", "0600"}});
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(r["mode"], "0600");
+  EXPECT_EQ(ModeOf(dest), 0600u);
+  EXPECT_EQ(RunModule("copy", {{"content", "a\nb\n"}, {"dest", dest}, {"mode", "0600"}})["changed"],
+            false);
+}
+
+TEST_F(ModuleFilesTest, CopyCheckModeWithDiffDoesNotWrite) {
+  std::string dest = dir_ / "d";
+  Spit(dest, "a\nb\n");
+  // ansible (check_mode + diff): {"changed": true, "diff": [{"after": "a\nc\n", "after_header":
+  //  ..., "before": "a\nb\n", "before_header": "/tmp/ora/t/d"}]}
+  Json r = RunModule("copy", {{"content", "a\nc\n"},
+                              {"dest", dest},
+                              {"_ansible_check_mode", true},
+                              {"_ansible_diff", true}});
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "diff"));
+  EXPECT_EQ(r["diff"][0]["before"], "a\nb\n");
+  EXPECT_EQ(r["diff"][0]["after"], "a\nc\n");
+  EXPECT_EQ(r["diff"][0]["before_header"], dest);
+  EXPECT_EQ(Slurp(dest), "a\nb\n");
+}
+
+TEST_F(ModuleFilesTest, CopyBackupForceAndDirectories) {
+  std::string dest = dir_ / "a";
+  Spit(dest, "old");
+  Json r = RunModule("copy", {{"content", "new"}, {"dest", dest}, {"backup", true}});
+  ASSERT_TRUE(r.contains("backup_file"));
+  // ansible: "backup_file": "/tmp/ora/t/a.2539.2026-11-29@02:07:17~"
+  EXPECT_THAT(r["backup_file"].get<std::string>(),
+              MatchesRegex(dest + "\\.[0-9]+\\.[0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9:]{8}~"));
+  EXPECT_EQ(Slurp(r["backup_file"]), "old");
+  // ansible (force=no on an existing file): {"changed": false, "dest": ..., "src": ...}
+  Json keep = RunModule("copy", {{"content", "other"}, {"dest", dest}, {"force", false}});
+  EXPECT_EQ(keep["changed"], false);
+  EXPECT_EQ(Slurp(dest), "new");
+  // ansible: {"changed": false, "msg": "can not use content with a dir as dest"}
+  EXPECT_EQ(RunModule("copy", {{"content", "z"}, {"dest", dir_.path() + "/"}})["msg"],
+            "can not use content with a dir as dest");
+  // ansible: "Destination directory /tmp/ora/t/nodir does not exist"
+  EXPECT_EQ(RunModule("copy", {{"content", "z"}, {"dest", dir_ / "nodir/x"}})["msg"],
+            "Destination directory " + (dir_ / "nodir") + " does not exist");
+  // A controller-side src into a directory (existing, or to be created for a trailing '/').
+  Json into = RunModule("copy", {{"_tachyon_content_b64", absl::Base64Escape("body")},
+                                 {"_tachyon_src_name", "f.txt"},
+                                 {"dest", dir_.path()}});
+  EXPECT_EQ(into["dest"], dir_ / "f.txt");
+  EXPECT_EQ(Slurp(dir_ / "f.txt"), "body");
+  Json created = RunModule("copy", {{"_tachyon_content_b64", absl::Base64Escape("b2")},
+                                    {"_tachyon_src_name", "g.txt"},
+                                    {"dest", dir_ / "sub/"}});
+  EXPECT_EQ(created["dest"], dir_ / "sub/g.txt");
+  EXPECT_EQ(Slurp(dir_ / "sub/g.txt"), "b2");
+}
+
+TEST_F(ModuleFilesTest, CopyRemoteSrcAndValidate) {
+  Spit(dir_ / "src", "payload");
+  Json r = RunModule("copy", {{"src", dir_ / "src"}, {"remote_src", true}, {"dest", dir_ / "dst"}});
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(Slurp(dir_ / "dst"), "payload");
+  Json bad = RunModule("copy", {{"content", "x"}, {"dest", dir_ / "v"}, {"validate", "false %s"}});
+  EXPECT_EQ(bad["failed"], true);
+  EXPECT_EQ(bad["msg"], "failed to validate");
+  EXPECT_FALSE(PathExists(dir_ / "v"));
+  Json good =
+      RunModule("copy", {{"content", "x"}, {"dest", dir_ / "v"}, {"validate", "test -f %s"}});
+  EXPECT_EQ(good["changed"], true);
+}
+
+TEST_F(ModuleFilesTest, CopyBadOwnerFails) {
+  Json r = RunModule("copy",
+                     {{"content", "x"}, {"dest", dir_ / "o"}, {"owner", "no-such-user-tachyon"}});
+  EXPECT_EQ(r["failed"], true);
+  EXPECT_EQ(r["msg"], "chown failed: failed to look up user no-such-user-tachyon");
+}
+
+// ---- file ----
+
+TEST_F(ModuleFilesTest, FileValidation) {
+  // ansible: "missing required arguments: path"
+  EXPECT_EQ(ValidateMessage("file", {{"state", "directory"}}), "missing required arguments: path");
+  EXPECT_EQ(ValidateMessage("file", {{"path", "/x"}, {"state", "nope"}}),
+            "value of state must be one of: absent, directory, file, hard, link, touch, got: nope");
+  EXPECT_EQ(ValidateMessage("file", {{"path", "/x"}, {"dest", "/y"}}),
+            "parameters are mutually exclusive: path|dest");
+  EXPECT_THAT(ValidateMessage("file", {{"path", "/x"}, {"bogus", 1}}),
+              HasSubstr("Supported parameters include: _diff_peek, _original_basename, "
+                        "access_time, access_time_format, attributes (attr), follow, force, "
+                        "group, mode, modification_time, modification_time_format, owner, path "
+                        "(dest, name), recurse,"));
+  EXPECT_EQ(ValidateMessage("file", {{"name", "/x"}, {"state", "directory"}}), "");
+}
+
+TEST_F(ModuleFilesTest, FileDirectoryLikeAnsible) {
+  std::string d = dir_ / "d";
+  // ansible: file path=/tmp/ora/t/d state=directory mode=0755 -> {"changed": true, "gid": 0,
+  //  "group": "root", "mode": "0755", "owner": "root", "path": ..., "size": 4096,
+  //  "state": "directory", "uid": 0}; the second run the same with changed false.
+  Json r = RunModule("file", {{"path", d}, {"state", "directory"}, {"mode", "0755"}});
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "gid", "group", "mode", "owner", "path",
+                                            "size", "state", "uid"));
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(r["state"], "directory");
+  EXPECT_EQ(r["mode"], "0755");
+  EXPECT_EQ(RunModule("file", {{"path", d}, {"state", "directory"}, {"mode", "0755"}})["changed"],
+            false);
+  // Nested, created with each component.
+  Json nested = RunModule("file", {{"path", d + "/x/y"}, {"state", "directory"}, {"mode", "0700"}});
+  EXPECT_EQ(nested["changed"], true);
+  EXPECT_EQ(ModeOf(d + "/x"), 0700u);
+  EXPECT_EQ(ModeOf(d + "/x/y"), 0700u);
+  // Check mode for a missing directory does nothing.
+  Json check = RunModule(
+      "file", {{"path", d + "/z"}, {"state", "directory"}, {"_ansible_check_mode", true}});
+  EXPECT_EQ(check["changed"], true);
+  EXPECT_FALSE(PathExists(d + "/z"));
+  // recurse
+  Spit(d + "/x/y/f", "");
+  Json rec = RunModule(
+      "file", {{"path", d}, {"state", "directory"}, {"recurse", true}, {"mode", "u=rwX,g=rX,o="}});
+  EXPECT_EQ(rec["changed"], true);
+  EXPECT_EQ(ModeOf(d + "/x/y/f"), 0640u);
+  EXPECT_EQ(ModeOf(d + "/x/y"), 0750u);
+  EXPECT_EQ(RunModule("file", {{"path", d},
+                               {"state", "directory"},
+                               {"recurse", true},
+                               {"mode", "u=rwX,g=rX,o="}})["changed"],
+            false);
+}
+
+TEST_F(ModuleFilesTest, FileStatesLikeAnsible) {
+  std::string f = dir_ / "f";
+  // ansible: file state=touch -> {"changed": true, "dest": ..., "gid", "group", "mode": "0644",
+  //  "owner", "size": 0, "state": "file", "uid"}
+  Json t = RunModule("file", {{"path", f}, {"state", "touch"}});
+  EXPECT_THAT(Keys(t), UnorderedElementsAre("changed", "dest", "gid", "group", "mode", "owner",
+                                            "size", "state", "uid"));
+  EXPECT_EQ(t["mode"], "0644");
+  // ansible: file state=file mode=u+x -> changed true, "mode": "0744"
+  Json x = RunModule("file", {{"path", f}, {"state", "file"}, {"mode", "u+x"}});
+  EXPECT_EQ(x["changed"], true);
+  EXPECT_EQ(x["mode"], "0744");
+  EXPECT_EQ(x["path"], f);
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "file"}, {"mode", "u+x"}})["changed"], false);
+  // ansible -C: file state=file mode=0600 -> changed true, "mode": "0744" (nothing done)
+  Json c = RunModule("file", {{"path", f}, {"mode", "0600"}, {"_ansible_check_mode", true}});
+  EXPECT_EQ(c["changed"], true);
+  EXPECT_EQ(c["mode"], "0744");
+  EXPECT_EQ(ModeOf(f), 0744u);
+  // ansible: {"changed": false, "msg": "file (/tmp/ora/t/nope) is absent, cannot continue",
+  //  "path": ..., "state": "absent"}
+  Json nope = RunModule("file", {{"path", dir_ / "nope"}, {"state", "file"}});
+  EXPECT_EQ(nope, (Json{{"changed", false},
+                        {"failed", true},
+                        {"msg", "file (" + (dir_ / "nope") + ") is absent, cannot continue"},
+                        {"path", dir_ / "nope"},
+                        {"state", "absent"}}));
+  // ansible: "file (/tmp/ora/t/x) is directory, cannot continue"
+  EXPECT_EQ(RunModule("file", {{"path", dir_.path()}, {"state", "file"}})["msg"],
+            "file (" + dir_.path() + ") is directory, cannot continue");
+  // ansible: mode=0999 -> "msg": "mode must be in octal or symbolic form",
+  //  "details": "bad symbolic permission for mode: 0999"
+  Json bad = RunModule("file", {{"path", f}, {"mode", "0999"}});
+  EXPECT_EQ(bad["msg"], "mode must be in octal or symbolic form");
+  EXPECT_EQ(bad["details"], "bad symbolic permission for mode: 0999");
+  // ansible: absent -> {"changed": true, "path", "state": "absent"}, then changed false
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "absent"}}),
+            (Json{{"changed", true}, {"path", f}, {"state", "absent"}}));
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "absent"}}),
+            (Json{{"changed", false}, {"path", f}, {"state", "absent"}}));
+  EXPECT_FALSE(PathExists(f));
+  // A tree goes too.
+  Spit(dir_ / "tree/a/b", "x");
+  EXPECT_EQ(RunModule("file", {{"path", dir_ / "tree"}, {"state", "absent"}})["changed"], true);
+  EXPECT_FALSE(PathExists(dir_ / "tree"));
+}
+
+TEST_F(ModuleFilesTest, FileLinks) {
+  std::string f = dir_ / "f";
+  std::string l = dir_ / "l";
+  Spit(f, "");
+  // ansible: state=link -> {"changed": true, "dest": l, "gid", "group", "mode": "0777", "owner",
+  //  "size": 12, "src": f, "state": "link", "uid"}; second run changed false.
+  Json r = RunModule("file", {{"path", l}, {"src", f}, {"state", "link"}});
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "dest", "gid", "group", "mode", "owner",
+                                            "size", "src", "state", "uid"));
+  EXPECT_EQ(r["changed"], true);
+  EXPECT_EQ(r["state"], "link");
+  EXPECT_EQ(r["mode"], "0777");
+  EXPECT_EQ(r["size"], f.size());
+  EXPECT_EQ(RunModule("file", {{"path", l}, {"src", f}, {"state", "link"}})["changed"], false);
+  // Retargeting replaces the link.
+  Spit(dir_ / "g", "");
+  EXPECT_EQ(RunModule("file", {{"path", l}, {"src", dir_ / "g"}, {"state", "link"}})["changed"],
+            true);
+  char buf[4096];
+  ssize_t n = readlink(l.c_str(), buf, sizeof(buf));
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), dir_ / "g");
+  // A file is not replaced without force.
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"src", dir_ / "g"}, {"state", "link"}})["msg"],
+            "refusing to convert from file to symlink for " + f);
+  EXPECT_THAT(
+      RunModule("file", {{"path", dir_ / "m"}, {"src", dir_ / "none"}, {"state", "link"}})["msg"]
+          .get<std::string>(),
+      HasSubstr("src file does not exist"));
+  // Hard links: ansible -> "state": "hard", "src": f.
+  Json h = RunModule("file", {{"path", dir_ / "h"}, {"src", f}, {"state", "hard"}});
+  EXPECT_EQ(h["changed"], true);
+  EXPECT_EQ(h["state"], "hard");
+  EXPECT_EQ(h["src"], f);
+  EXPECT_EQ(RunModule("file", {{"path", dir_ / "h"}, {"src", f}, {"state", "hard"}})["changed"],
+            false);
+  // Check mode creates nothing.
+  Json c = RunModule(
+      "file",
+      {{"path", dir_ / "cl"}, {"src", f}, {"state", "link"}, {"_ansible_check_mode", true}});
+  EXPECT_EQ(c["changed"], true);
+  EXPECT_FALSE(PathExists(dir_ / "cl"));
+}
+
+TEST(FileUtilTest, SymbolicModes) {
+  EXPECT_EQ(*ResolveMode("u+x", S_IFREG | 0644), 0744u);
+  EXPECT_EQ(*ResolveMode("go-r", S_IFREG | 0644), 0600u);
+  EXPECT_EQ(*ResolveMode("a=rX", S_IFDIR | 0700), 0555u);
+  EXPECT_EQ(*ResolveMode("a=rX", S_IFREG | 0600), 0444u);
+  EXPECT_EQ(*ResolveMode("u=rwx,g=rx,o=", S_IFREG | 0), 0750u);
+  EXPECT_EQ(*ResolveMode("g=u", S_IFREG | 0640), 0660u);
+  EXPECT_EQ(*ResolveMode("u+s,o+t", S_IFREG | 0755), 05755u);
+  EXPECT_EQ(*ResolveMode("0644", S_IFREG), 0644u);
+  EXPECT_EQ(*ResolveMode("755", S_IFREG), 0755u);
+  EXPECT_EQ(*ResolveMode(Json(420), S_IFREG), 0644u);  // YAML 0644 arrives as 420
+  EXPECT_FALSE(ResolveMode("0999", S_IFREG).ok());
+  EXPECT_FALSE(ResolveMode("u*x", S_IFREG).ok());
+}
+
+// ---- stat ----
+
+TEST_F(ModuleFilesTest, StatLikeAnsible) {
+  std::string f = dir_ / "f";
+  Spit(f, "hello\n");
+  ASSERT_EQ(symlink("f", (dir_ / "l").c_str()), 0);
+  // ansible: stat path=/tmp/ora/t/f -> "checksum": "f572d396fae9206628714fb2ce00f72e94f2258f",
+  //  "mode": "0644", "isreg": true, "size": 6, "nlink": 1, "pw_name": "root", ...
+  Json r = RunModule("stat", {{"path", f}});
+  EXPECT_EQ(r["changed"], false);
+  const Json& s = r["stat"];
+  EXPECT_EQ(s["exists"], true);
+  EXPECT_EQ(s["checksum"], "f572d396fae9206628714fb2ce00f72e94f2258f");
+  EXPECT_EQ(s["mode"], "0644");
+  EXPECT_EQ(s["isreg"], true);
+  EXPECT_EQ(s["isdir"], false);
+  EXPECT_EQ(s["size"], 6);
+  EXPECT_EQ(s["nlink"], 1);
+  EXPECT_EQ(s["path"], f);
+  EXPECT_EQ(s["rusr"], true);
+  EXPECT_EQ(s["xusr"], false);
+  EXPECT_EQ(s["readable"], true);
+  EXPECT_TRUE(s["mtime"].is_number_float());
+  for (const char* key : {"atime", "ctime", "dev", "inode", "uid", "gid", "pw_name", "gr_name",
+                          "blocks", "block_size", "writeable", "executable", "isuid", "isgid"}) {
+    EXPECT_TRUE(s.contains(key)) << key;
+  }
+  // ansible (checksum_algorithm=sha256):
+  //  "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+  EXPECT_EQ(RunModule("stat", {{"path", f}, {"checksum_algorithm", "sha256"}})["stat"]["checksum"],
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+  // ansible: a link -> "islnk": true, "lnk_target": "f", "lnk_source": realpath, "mode": "0777"
+  Json l = RunModule("stat", {{"path", dir_ / "l"}})["stat"];
+  EXPECT_EQ(l["islnk"], true);
+  EXPECT_EQ(l["lnk_target"], "f");
+  EXPECT_EQ(l["mode"], "0777");
+  EXPECT_FALSE(l.contains("checksum"));
+  Json followed = RunModule("stat", {{"path", dir_ / "l"}, {"follow", true}})["stat"];
+  EXPECT_EQ(followed["islnk"], false);
+  EXPECT_EQ(followed["isreg"], true);
+  // ansible: {"changed": false, "stat": {"exists": false}}
+  EXPECT_EQ(RunModule("stat", {{"path", dir_ / "none"}}),
+            (Json{{"changed", false}, {"stat", {{"exists", false}}}}));
+  EXPECT_EQ(ValidateMessage("stat", Json::object()), "missing required arguments: path");
+  EXPECT_EQ(ValidateMessage("stat", {{"path", f}, {"checksum_algorithm", "crc"}}),
+            "value of checksum_algorithm must be one of: md5, sha1, sha224, sha256, sha384, "
+            "sha512, got: crc");
+}
+
+// ---- lineinfile ----
+
+TEST_F(ModuleFilesTest, LineInFileLikeAnsible) {
+  std::string f = dir_ / "f";
+  Spit(f, "a=1\nb=2\n");
+  // The sequence run against ansible 2.14, result by result (see the comment on each).
+  // line=c=3 -> {"backup": "", "changed": true, "msg": "line added"}
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"line", "c=3"}}),
+            (Json{{"backup", ""}, {"changed", true}, {"msg", "line added"}}));
+  // again -> {"backup": "", "changed": false, "msg": ""}
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"line", "c=3"}}),
+            (Json{{"backup", ""}, {"changed", false}, {"msg", ""}}));
+  // regexp=^a= line=a=9 -> "line replaced"
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"regexp", "^a="}, {"line", "a=9"}})["msg"],
+            "line replaced");
+  // regexp=^b= state=absent backup=yes -> {"backup": "...~", "changed": true, "found": 1,
+  //  "msg": "1 line(s) removed"}
+  Json rm = RunModule("lineinfile",
+                      {{"path", f}, {"regexp", "^b="}, {"state", "absent"}, {"backup", true}});
+  EXPECT_EQ(rm["found"], 1);
+  EXPECT_EQ(rm["msg"], "1 line(s) removed");
+  EXPECT_EQ(Slurp(rm["backup"]), "a=9\nb=2\nc=3\n");
+  // again -> {"backup": "", "changed": false, "found": 0, "msg": ""}
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"regexp", "^b="}, {"state", "absent"}}),
+            (Json{{"backup", ""}, {"changed", false}, {"found", 0}, {"msg", ""}}));
+  // line=first insertbefore=BOF -> "line added"
+  RunModule("lineinfile", {{"path", f}, {"line", "first"}, {"insertbefore", "BOF"}});
+  // regexp=^(a)=(.*) line=\1:\2 backrefs=yes -> "line replaced"
+  EXPECT_EQ(
+      RunModule(
+          "lineinfile",
+          {{"path", f}, {"regexp", "^(a)=(.*)"}, {"line", "\\1:\\2"}, {"backrefs", true}})["msg"],
+      "line replaced");
+  // regexp=^zz line=zz backrefs=yes -> unchanged
+  EXPECT_EQ(
+      RunModule("lineinfile",
+                {{"path", f}, {"regexp", "^zz"}, {"line", "zz"}, {"backrefs", true}})["changed"],
+      false);
+  // -C line=zz -> changed, nothing written
+  EXPECT_EQ(RunModule("lineinfile",
+                      {{"path", f}, {"line", "zz"}, {"_ansible_check_mode", true}})["changed"],
+            true);
+  // line=after-a insertafter=^a, then search_string=c=3 line=m -> "line replaced"
+  RunModule("lineinfile", {{"path", f}, {"line", "after-a"}, {"insertafter", "^a"}});
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"line", "m"}, {"search_string", "c=3"}})["msg"],
+            "line replaced");
+  // The file ansible left: first, a:9, after-a, m
+  EXPECT_EQ(Slurp(f), "first\na:9\nafter-a\nm\n");
+}
+
+TEST_F(ModuleFilesTest, LineInFileErrorsAndCreate) {
+  std::string f = dir_ / "f";
+  Spit(f, "x\n");
+  // ansible: {"changed": false, "msg": "Destination /tmp/ora/t/new does not exist !", "rc": 257}
+  EXPECT_EQ(RunModule("lineinfile", {{"path", dir_ / "new"}, {"line", "x"}}),
+            (Json{{"changed", false},
+                  {"failed", true},
+                  {"msg", "Destination " + (dir_ / "new") + " does not exist !"},
+                  {"rc", 257}}));
+  Json created =
+      RunModule("lineinfile",
+                {{"path", dir_ / "sub/new"}, {"line", "x"}, {"create", true}, {"mode", "0600"}});
+  EXPECT_EQ(created["changed"], true);
+  EXPECT_EQ(Slurp(dir_ / "sub/new"), "x\n");
+  EXPECT_EQ(ModeOf(dir_ / "sub/new"), 0600u);
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"state", "absent"}})["msg"],
+            "one of line, search_string, or regexp is required with state=absent");
+  EXPECT_EQ(RunModule("lineinfile", {{"path", f}})["msg"], "line is required with state=present");
+  EXPECT_EQ(ValidateMessage("lineinfile", {{"line", "x"}}), "missing required arguments: path");
+  EXPECT_EQ(ValidateMessage("lineinfile",
+                            {{"path", f}, {"line", "m"}, {"search_string", "c"}, {"regexp", "x"}}),
+            "parameters are mutually exclusive: regexp|search_string");
+  EXPECT_THAT(ValidateMessage("lineinfile", {{"path", f}, {"line", "m"}, {"regexp", "(x"}}),
+              HasSubstr("invalid regular expression"));
+  // Mode only: "ownership, perms or SE linux context changed"
+  Json m = RunModule("lineinfile", {{"path", f}, {"line", "x"}, {"mode", "0600"}});
+  EXPECT_EQ(m["changed"], true);
+  EXPECT_EQ(m["msg"], "ownership, perms or SE linux context changed");
+  // Diff mode
+  Json d = RunModule("lineinfile", {{"path", f}, {"line", "y"}, {"_ansible_diff", true}});
+  EXPECT_EQ(d["diff"][0]["before"], "x\n");
+  EXPECT_EQ(d["diff"][0]["after"], "x\ny\n");
+  EXPECT_EQ(d["diff"][0]["before_header"], f + " (content)");
+  // Python's $ also matches before the line's "\n"; named groups work with backrefs.
+  EXPECT_EQ(
+      RunModule(
+          "lineinfile",
+          {{"path", f}, {"regexp", "^(?P<k>y)$"}, {"line", "\\g<k>=1"}, {"backrefs", true}})["msg"],
+      "line replaced");
+  EXPECT_EQ(Slurp(f), "x\ny=1\n");
+}
+
+}  // namespace
+}  // namespace tachyon::modules
