@@ -93,9 +93,9 @@ absl::StatusOr<json> ParseExtraVars(const std::string& value, const std::string&
     ASSIGN_OR_RETURN(YAML::Node node, ro::ParseYaml(value, "extra vars"));
     ASSIGN_OR_RETURN(json j, ro::YamlToJson(node, "extra vars"));
     if (!j.is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Invalid extra vars data supplied. '", value, "' could not be made into a "
-                       "dictionary"));
+      return absl::InvalidArgumentError(absl::StrCat("Invalid extra vars data supplied. '", value,
+                                                     "' could not be made into a "
+                                                     "dictionary"));
     }
     return j;
   }
@@ -157,11 +157,16 @@ json ParseObject(const std::string& text) {
 }  // namespace
 
 json RolloutSpec::ToJson() const {
-  return json{{"playbook", playbook},   {"inventories", StrList(inventories)},
-              {"limit", limit},         {"forks", forks},
-              {"extra_vars", extra_vars}, {"check", check},
-              {"diff", diff},           {"tags", StrList(tags)},
-              {"skip_tags", skip_tags}, {"verbosity", verbosity},
+  return json{{"playbook", playbook},
+              {"inventories", StrList(inventories)},
+              {"limit", limit},
+              {"forks", forks},
+              {"extra_vars", extra_vars},
+              {"check", check},
+              {"diff", diff},
+              {"tags", StrList(tags)},
+              {"skip_tags", skip_tags},
+              {"verbosity", verbosity},
               {"origin", origin}};
 }
 
@@ -281,8 +286,8 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
   }
 
   void Start(bool resume) {
-    uint64_t sub = m_->bus_->Subscribe([this](const store::EventRecord& e) { OnBusEvent(e); },
-                                       &subscription_);
+    uint64_t sub =
+        m_->bus_->Subscribe([this](const store::EventRecord& e) { OnBusEvent(e); }, &subscription_);
     (void)sub;
     thread_ = std::thread([this, resume] { Body(resume); });
   }
@@ -309,8 +314,8 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
                                        const std::map<std::string, std::string>& env) override {
     std::string env_text;
     for (const auto& [k, v] : env) absl::StrAppend(&env_text, k, "=", v, "\n");
-    uint64_t base = Fnv1a(absl::StrCat(host, "\n", module, "\n", args_json, "\n", env_text, "\n",
-                                       timeout_seconds));
+    uint64_t base = Fnv1a(
+        absl::StrCat(host, "\n", module, "\n", args_json, "\n", env_text, "\n", timeout_seconds));
     std::string key;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -385,9 +390,7 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     return m_->dispatcher_->CleanupJob(jid).status();
   }
 
-  bool IsReachable(const std::string& host) override {
-    return m_->dispatcher_->IsConnected(host);
-  }
+  bool IsReachable(const std::string& host) override { return m_->dispatcher_->IsConnected(host); }
 
   // ---- EventSink ----
 
@@ -395,7 +398,8 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     Emit("play_started", "", json{{"play", e.play}, {"hosts", e.hosts}});
   }
   void OnTaskStart(const ro::TaskStartEvent& e) override {
-    Emit("task_started", "", json{{"play", e.play}, {"task", e.task}, {"handler", e.is_handler}, {"action", e.action}});
+    Emit("task_started", "",
+         json{{"play", e.play}, {"task", e.task}, {"handler", e.is_handler}, {"action", e.action}});
   }
   void OnResult(const ro::ResultEvent& e) override {
     json data = ro::ToJson(e);
@@ -484,8 +488,9 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
       WaitForAgents();
       TLOG(Info) << "rollout " << id_ << ": resuming (" << memo_.size() << " jobs already started, "
                  << existing_total_ << " events to replay)";
-      m_->bus_->Publish(MakeEvent("rollout_resumed", "", "",
-                                  json{{"reason", "controller restarted"}}, id_))
+      m_->bus_
+          ->Publish(
+              MakeEvent("rollout_resumed", "", "", json{{"reason", "controller restarted"}}, id_))
           .IgnoreError();
     }
     ro::ExecutorOptions opts;
@@ -601,7 +606,8 @@ absl::StatusOr<std::string> RolloutManager::Start(RolloutSpec spec, std::vector<
   }
   store::RolloutRecord rec;
   rec.id = id;
-  rec.playbook = spec.origin.empty() ? spec.playbook : absl::StrCat(spec.origin, "/", spec.playbook);
+  rec.playbook =
+      spec.origin.empty() ? spec.playbook : absl::StrCat(spec.origin, "/", spec.playbook);
   rec.spec_json = spec.ToJson().dump();
   RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
     RETURN_IF_ERROR(store_->CreateRollout(rec));

@@ -110,8 +110,8 @@ int Watch(v1::ControlService::Stub* stub, const Connection& conn, Format format,
   };
   auto show_live = [&] {
     if (!live) return;
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - task_started)
-                      .count();
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - task_started).count();
     std::string line = printer.LiveLine(secs);
     clear_live();
     if (!line.empty()) {
@@ -342,8 +342,9 @@ int RunRolloutShow(const Connection& conn, Format format, const std::string& id)
     std::cout << Dump(InfoJson(r)) << "\n";
     return 0;
   }
-  std::cout << "id:       " << r.id() << "\nstate:    " << r.state() << "\nplaybook: "
-            << r.playbook() << "\ncreated:  " << r.created() << "\nupdated:  " << r.updated()
+  std::cout << "id:       " << r.id() << "\nstate:    " << r.state()
+            << "\nplaybook: " << r.playbook() << "\ncreated:  " << r.created()
+            << "\nupdated:  " << r.updated()
             << "\nrc:       " << (r.rc() < 0 ? std::string("-") : absl::StrCat(r.rc())) << "\n";
   if (!r.recap_json().empty()) {
     RolloutPrinter printer(Format::kText);

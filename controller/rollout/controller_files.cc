@@ -81,8 +81,8 @@ absl::StatusOr<std::string> FindControllerFile(const std::string& name,
     }
     return candidate;
   }
-  return absl::NotFoundError(absl::StrCat("Could not find or access '", name,
-                                          "'\nSearched in:\n\t", absl::StrJoin(tried, "\n\t"),
+  return absl::NotFoundError(absl::StrCat("Could not find or access '", name, "'\nSearched in:\n\t",
+                                          absl::StrJoin(tried, "\n\t"),
                                           " on the Ansible Controller.\nIf you are using a "
                                           "module and expect the file to exist on the remote, "
                                           "see the remote_src option"));

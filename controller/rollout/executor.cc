@@ -176,15 +176,38 @@ bool IsTerminal(JobState state) {
 }
 
 json ToJson(const ResultEvent& e) {
-  return json{{"type", "result"}, {"play", e.play},       {"task", e.task},    {"host", e.host},
+  json out = {{"type", "result"},   {"play", e.play},       {"task", e.task},    {"host", e.host},
               {"status", e.status}, {"ignored", e.ignored}, {"result", e.result}};
+  if (e.is_item && e.result.is_object()) {
+    // CONTRACT.md: item events carry "item", whatever the loop_var is called.
+    std::string loop_var = e.result.value("ansible_loop_var", std::string("item"));
+    out["item"] = e.result.contains(loop_var) ? e.result[loop_var] : json(nullptr);
+  }
+  return out;
 }
+
+namespace {
+
+// Ansible's Play.get_name(): the name, else the host patterns joined with ",".
+std::string PlayName(const Play& play) {
+  if (!play.name.empty()) return play.name;
+  const json& h = play.hosts.value;
+  if (h.is_array()) {
+    std::string out;
+    for (const auto& p : h)
+      out += (out.empty() ? "" : ",") + (p.is_string() ? p.get<std::string>() : p.dump());
+    return out;
+  }
+  return h.is_string() ? h.get<std::string>() : h.dump();
+}
+
+}  // namespace
 
 json ToJson(const RecapEvent& e) {
   json hosts = json::object();
   for (const auto& [h, s] : e.hosts) {
-    hosts[h] = json{{"ok", s.ok},         {"changed", s.changed}, {"unreachable", s.unreachable},
-                    {"failed", s.failed}, {"skipped", s.skipped}, {"rescued", s.rescued},
+    hosts[h] = json{{"ok", s.ok},          {"changed", s.changed}, {"unreachable", s.unreachable},
+                    {"failed", s.failed},  {"skipped", s.skipped}, {"rescued", s.rescued},
                     {"ignored", s.ignored}};
   }
   return json{{"type", "recap"}, {"hosts", hosts}, {"rc", e.rc}};
@@ -228,7 +251,7 @@ class Executor::Impl {
   struct Scope {
     const Role* role = nullptr;  // into pb_->roles, whose capacity is reserved up front
     const json* role_params = nullptr;
-    std::shared_ptr<const json> include_params;  // include_tasks/include_role vars and item
+    std::shared_ptr<const json> include_params;         // include_tasks/include_role vars and item
     std::shared_ptr<const std::set<std::string>> only;  // hosts an include runs for
     std::vector<const std::map<std::string, Keyword>*> chain;  // outermost first
     bool has_rescue = false;
@@ -277,8 +300,8 @@ class Executor::Impl {
                                    const json& vars);
   absl::Status StageControllerFiles(const Task& task, const Scope& scope, const json& vars,
                                     std::string* module, json* args);
-  absl::StatusOr<json> RunAgentModule(const Task& task, const Scope& scope,
-                                      const std::string& host, const json& vars);
+  absl::StatusOr<json> RunAgentModule(const Task& task, const Scope& scope, const std::string& host,
+                                      const json& vars);
   absl::StatusOr<json> RunAsyncStatus(const json& args);
   absl::StatusOr<json> LoopItems(const Task& task, const json& vars);
 
@@ -334,8 +357,9 @@ bool Executor::Impl::TagsSelected(const std::set<std::string>& tags) const {
     if (t == "tagged" && !tags.empty()) return false;
     if (t == "untagged" && tags.empty()) return false;
   }
-  if (has("always")) return std::find(opts_.skip_tags.begin(), opts_.skip_tags.end(),
-                                      "always") == opts_.skip_tags.end();
+  if (has("always"))
+    return std::find(opts_.skip_tags.begin(), opts_.skip_tags.end(), "always") ==
+           opts_.skip_tags.end();
   if (opts_.tags.empty()) return !has("never");
   for (const auto& t : opts_.tags) {
     if (t == "all" && !has("never")) return true;
@@ -445,7 +469,7 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
   v["ansible_play_hosts"] = PlayHostsActive();
   v["ansible_play_batch"] = ActiveHosts();
   v["play_hosts"] = v["ansible_play_batch"];
-  v["ansible_play_name"] = play_->name;
+  v["ansible_play_name"] = PlayName(*play_);
   v["playbook_dir"] = play_->base_dir;
   v["omit"] = kOmit;
   if (scope.role != nullptr) {
@@ -516,10 +540,10 @@ void Executor::Impl::Count(HostState* s, const Outcome& o, bool has_rescue) {
   }
 }
 
-void Executor::Impl::Emit(const std::string& task_name, const std::string& host,
-                          const Outcome& o, bool item, bool no_log) {
+void Executor::Impl::Emit(const std::string& task_name, const std::string& host, const Outcome& o,
+                          bool item, bool no_log) {
   ResultEvent e;
-  e.play = play_->name;
+  e.play = PlayName(*play_);
   e.task = task_name;
   e.host = host;
   e.status = o.status;
@@ -630,7 +654,7 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    sink_->OnPlayStart(PlayStartEvent{play.name, play_hosts_});
+    sink_->OnPlayStart(PlayStartEvent{PlayName(play), play_hosts_});
   }
   // `serial`: the play runs start to end (handlers included) on one batch after another.
   std::vector<int> sizes;
@@ -689,7 +713,7 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
     std::vector<std::string> hosts = ActiveHosts(&scope);
     if (!hosts.empty()) {
       std::lock_guard<std::mutex> l(mu_);
-      sink_->OnTaskStart(TaskStartEvent{play.name, "Gathering Facts", false, "gather_facts"});
+      sink_->OnTaskStart(TaskStartEvent{PlayName(play), "Gathering Facts", false, "gather_facts"});
     }
     for (const auto& h : hosts) {
       Outcome o;
@@ -697,8 +721,10 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
       if (!facts.is_object()) facts = json::object();
       if (!runner_->IsReachable(h)) {
         o.status = "unreachable";
-        o.result = json{{"unreachable", true}, {"changed", false},
-                        {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ", h)}};
+        o.result = json{
+            {"unreachable", true},
+            {"changed", false},
+            {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ", h)}};
       } else {
         o.status = "ok";
         o.result = json{{"ansible_facts", facts}, {"changed", false}};
@@ -795,8 +821,8 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
                                     std::vector<std::string> hosts) {
   const std::string name = TaskName(task);
   if (task.action == "meta") {
-    std::string what = JsonToText(task.raw_args ? json(*task.raw_args)
-                                                : task.args.value("_raw_params", json("")));
+    std::string what =
+        JsonToText(task.raw_args ? json(*task.raw_args) : task.args.value("_raw_params", json("")));
     if (what == "flush_handlers") {
       RunHandlers();
     } else if (what == "clear_host_errors") {
@@ -831,7 +857,7 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    sink_->OnTaskStart(TaskStartEvent{play_->name, name, scope.is_handler, task.action});
+    sink_->OnTaskStart(TaskStartEvent{PlayName(*play_), name, scope.is_handler, task.action});
   }
   // run_once: the first host runs it; every host of the batch gets the result.
   bool run_once = false;
@@ -914,13 +940,12 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
   }
   const Keyword* reg = task.Get("register");
   std::string register_as = reg != nullptr ? JsonToText(reg->value) : "";
-  const bool has_loop = task.Has("loop") || std::any_of(task.keywords.begin(), task.keywords.end(),
-                                                        [](const auto& kv) {
-                                                          return kv.first.rfind("with_", 0) == 0;
-                                                        });
+  const bool has_loop = task.Has("loop") ||
+                        std::any_of(task.keywords.begin(), task.keywords.end(),
+                                    [](const auto& kv) { return kv.first.rfind("with_", 0) == 0; });
   auto skipped_result = [] {
-    return json{{"changed", false}, {"skip_reason", "Conditional result was False"},
-                {"skipped", true}};
+    return json{
+        {"changed", false}, {"skip_reason", "Conditional result was False"}, {"skipped", true}};
   };
   if (!has_loop) {
     auto ok = EvalWhen(when_conds, vars);
@@ -959,12 +984,13 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
           ivars["ansible_index_var"] = index_var;
         }
         if (const Keyword* lc = task.Get("loop_control");
-            lc != nullptr && lc->value.is_object() && Truthy(lc->value.value("extended", json(false)))) {
+            lc != nullptr && lc->value.is_object() &&
+            Truthy(lc->value.value("extended", json(false)))) {
           const size_t len = items->size();
-          json loop = {{"index", index + 1},        {"index0", index},
-                       {"revindex", len - index},   {"revindex0", len - index - 1},
-                       {"first", index == 0},       {"last", index + 1 == len},
-                       {"length", len},             {"allitems", *items}};
+          json loop = {{"index", index + 1},      {"index0", index},
+                       {"revindex", len - index}, {"revindex0", len - index - 1},
+                       {"first", index == 0},     {"last", index + 1 == len},
+                       {"length", len},           {"allitems", *items}};
           if (index > 0) loop["previtem"] = (*items)[index - 1];
           if (index + 1 < len) loop["nextitem"] = (*items)[index + 1];
           ivars["ansible_loop"] = loop;
@@ -972,7 +998,8 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
         json r;
         auto ok = EvalWhen(when_conds, ivars);
         if (!ok.ok()) {
-          r = json{{"failed", true}, {"changed", false}, {"msg", std::string(ok.status().message())}};
+          r = json{
+              {"failed", true}, {"changed", false}, {"msg", std::string(ok.status().message())}};
         } else if (!*ok) {
           r = skipped_result();
         } else {
@@ -989,8 +1016,8 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
         io.result = r;
         // CONTRACT.md: item events carry "item" whatever the loop_var (registered values don't).
         if (!io.result.contains("item")) io.result["item"] = item;
-        io.status = IsSkipped(r)  ? "skipped"
-                    : IsFailed(r) ? "failed"
+        io.status = IsSkipped(r)   ? "skipped"
+                    : IsFailed(r)  ? "failed"
                     : IsChanged(r) ? "changed"
                                    : "ok";
         io.ignored = IsFailed(r) && ignore_errors;
@@ -1012,16 +1039,18 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
         }
         results.push_back(r);
         ++index;
-        if (const Keyword* lc = task.Get("loop_control");
-            lc != nullptr && lc->value.is_object() && lc->value.contains("pause") &&
-            index < items->size()) {
+        if (const Keyword* lc = task.Get("loop_control"); lc != nullptr && lc->value.is_object() &&
+                                                          lc->value.contains("pause") &&
+                                                          index < items->size()) {
           double secs = lc->value["pause"].is_number() ? lc->value["pause"].get<double>() : 0;
           clock_->SleepUntil(clock_->Now() + absl::Seconds(secs));
         }
       }
       if (items->empty()) {
-        out.result = json{{"changed", false}, {"skipped", true},
-                          {"skipped_reason", "No items in the list"}, {"results", results}};
+        out.result = json{{"changed", false},
+                          {"skipped", true},
+                          {"skipped_reason", "No items in the list"},
+                          {"results", results}};
       } else {
         out.result = json{{"changed", any_changed},
                           {"msg", all_skipped ? "All items skipped" : "All items completed"},
@@ -1055,8 +1084,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
     if (!has_loop && task.action == "set_fact" && !IsFailed(r) && r.contains("ansible_facts")) {
       Merge(&s.host_facts, r["ansible_facts"]);
     }
-    if (!has_loop && task.action == "include_vars" && !IsFailed(r) &&
-        r.contains("ansible_facts")) {
+    if (!has_loop && task.action == "include_vars" && !IsFailed(r) && r.contains("ansible_facts")) {
       Merge(&s.include_vars, r["ansible_facts"]);
     }
     if (out.status == "changed" || (out.status != "failed" && IsChanged(r))) {
@@ -1229,8 +1257,8 @@ absl::StatusOr<json> Executor::Impl::ExecuteWithRetries(const Task& task, const 
           result["changed"] = *c;
         }
       }
-      if (const Keyword* fw = task.Get("failed_when"); fw != nullptr && !result.contains(
-                                                           "changed_when_result")) {
+      if (const Keyword* fw = task.Get("failed_when");
+          fw != nullptr && !result.contains("changed_when_result")) {
         if (!register_as.empty()) (*vars)[register_as] = result;
         auto f = EvalWhen(fw->value, *vars);
         if (!f.ok()) {
@@ -1313,7 +1341,8 @@ absl::StatusOr<json> Executor::Impl::ExecuteOnce(const Task& task, const Scope& 
     // ansible-core 2.14's pause action, minus the prompt (a rollout is never interactive).
     ASSIGN_OR_RETURN(json args, rendered_args());
     if (args.contains("seconds") && args.contains("minutes")) {
-      return json{{"failed", true}, {"changed", false},
+      return json{{"failed", true},
+                  {"changed", false},
                   {"msg", "parameters are mutually exclusive: minutes|seconds"}};
     }
     // int() of the value, as Ansible's argument spec does (floats are truncated).
@@ -1382,8 +1411,7 @@ absl::StatusOr<json> Executor::Impl::ExecuteOnce(const Task& task, const Scope& 
 
 absl::StatusOr<json> Executor::Impl::RunAsyncStatus(const json& args) {
   if (!args.contains("jid")) {
-    return json{{"failed", true}, {"changed", false},
-                {"msg", "missing required arguments: jid"}};
+    return json{{"failed", true}, {"changed", false}, {"msg", "missing required arguments: jid"}};
   }
   std::string jid = JsonToText(args["jid"]);
   std::string mode = args.contains("mode") ? JsonToText(args["mode"]) : "status";
@@ -1414,8 +1442,8 @@ absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope&
                                                   const json& vars, std::string* module,
                                                   json* args) {
   const bool is_template = *module == "template";
-  const bool is_copy = *module == "copy" && args->contains("src") &&
-                       !Truthy(args->value("remote_src", json(false)));
+  const bool is_copy =
+      *module == "copy" && args->contains("src") && !Truthy(args->value("remote_src", json(false)));
   const bool is_script = *module == "script";
   if (!is_template && !is_copy && !is_script) return absl::OkStatus();
   std::string name;
@@ -1431,7 +1459,8 @@ absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope&
     (*args)["_raw_params"] = rest;
   } else {
     if (!args->contains("src") || (*args)["src"].is_null()) {
-      return absl::InvalidArgumentError(is_template ? "src is required" : "src or content is required");
+      return absl::InvalidArgumentError(is_template ? "src is required"
+                                                    : "src or content is required");
     }
     name = JsonToText((*args)["src"]);
   }
@@ -1450,9 +1479,10 @@ absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope&
       return ReadControllerFile(p, kMaxArgsBytes);
     };
     ASSIGN_OR_RETURN(content, tmpl::RenderText(content, ctx, name));
-    for (const char* k : {"newline_sequence", "block_start_string", "block_end_string",
-                          "variable_start_string", "variable_end_string", "comment_start_string",
-                          "comment_end_string", "trim_blocks", "lstrip_blocks", "output_encoding"}) {
+    for (const char* k :
+         {"newline_sequence", "block_start_string", "block_end_string", "variable_start_string",
+          "variable_end_string", "comment_start_string", "comment_end_string", "trim_blocks",
+          "lstrip_blocks", "output_encoding"}) {
       args->erase(k);
     }
     *module = "copy";
@@ -1493,7 +1523,8 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
     ASSIGN_OR_RETURN(check, KeywordBool(k, vars, check));
   }
   if (async_secs > 0 && check) {
-    return json{{"failed", true}, {"changed", false},
+    return json{{"failed", true},
+                {"changed", false},
                 {"msg", "check mode and async cannot be used on same task."}};
   }
   if (check) args["_ansible_check_mode"] = true;
@@ -1508,10 +1539,10 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
     target = JsonToText(v);
   }
   if (!runner_->IsReachable(target)) {
-    return json{{"unreachable", true},
-                {"changed", false},
-                {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ",
-                                     target)}};
+    return json{
+        {"unreachable", true},
+        {"changed", false},
+        {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ", target)}};
   }
   std::map<std::string, std::string> env;
   for (const auto* kws : scope.chain) {
@@ -1536,8 +1567,7 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
     }
   }
   std::string module = task.action;
-  if (absl::Status staged = StageControllerFiles(task, scope, vars, &module, &args);
-      !staged.ok()) {
+  if (absl::Status staged = StageControllerFiles(task, scope, vars, &module, &args); !staged.ok()) {
     return json{{"failed", true}, {"changed", false}, {"msg", std::string(staged.message())}};
   }
   ASSIGN_OR_RETURN(std::string jid, runner_->StartJob(target, module, args.dump(), timeout, env));
@@ -1595,9 +1625,10 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
     if (const Keyword* w = task.Get("when")) {
       when_conds = w->value.is_array() ? w->value : json::array({w->value});
     }
-    const bool has_loop =
-        task.Has("loop") || std::any_of(task.keywords.begin(), task.keywords.end(),
-                                        [](const auto& kv) { return kv.first.rfind("with_", 0) == 0; });
+    const bool has_loop = task.Has("loop") || std::any_of(task.keywords.begin(),
+                                                          task.keywords.end(), [](const auto& kv) {
+                                                            return kv.first.rfind("with_", 0) == 0;
+                                                          });
     json items = json::array({json()});
     std::string loop_var = "item";
     if (has_loop) {
@@ -1629,8 +1660,8 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
       Outcome o;
       if (ok.ok() && !*ok) {
         o.status = "skipped";
-        o.result = json{{"changed", false}, {"skip_reason", "Conditional result was False"},
-                        {"skipped", true}};
+        o.result = json{
+            {"changed", false}, {"skip_reason", "Conditional result was False"}, {"skipped", true}};
         std::lock_guard<std::mutex> l(mu_);
         Count(&hosts_[host], o, false);
         Emit(name, host, o, false, false);
@@ -1677,10 +1708,11 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
         } else {
           RoleLoadSpec spec;
           spec.name = JsonToText(args->value("name", json("")));
-          for (auto [k, field] : {std::pair<const char*, std::string*>{"tasks_from", &spec.tasks_from},
-                                  {"handlers_from", &spec.handlers_from},
-                                  {"vars_from", &spec.vars_from},
-                                  {"defaults_from", &spec.defaults_from}}) {
+          for (auto [k, field] :
+               {std::pair<const char*, std::string*>{"tasks_from", &spec.tasks_from},
+                {"handlers_from", &spec.handlers_from},
+                {"vars_from", &spec.vars_from},
+                {"defaults_from", &spec.defaults_from}}) {
             if (args->contains(k)) *field = JsonToText((*args)[k]);
           }
           if (pb_->roles.size() >= pb_->roles.capacity()) {
@@ -1721,8 +1753,8 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
   // other block-like keywords, but not its when/loop/register (those applied to the include).
   std::map<std::string, Keyword> inherited;
   for (const auto& [k, v] : task.keywords) {
-    if (k == "when" || k == "loop" || k == "loop_control" || k == "register" ||
-        k == "notify" || k == "listen" || k.rfind("with_", 0) == 0) {
+    if (k == "when" || k == "loop" || k == "loop_control" || k == "register" || k == "notify" ||
+        k == "listen" || k.rfind("with_", 0) == 0) {
       continue;
     }
     inherited[k] = v;
@@ -1802,15 +1834,14 @@ void Executor::Impl::RunHandlers() {
 Executor::Executor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Executor::~Executor() = default;
 
-absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(Playbook* playbook,
-                                                           Inventory* inventory,
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(Playbook* playbook, Inventory* inventory,
                                                            TaskRunner* runner, EventSink* sink,
                                                            ExecutorOptions options) {
   if (playbook == nullptr || inventory == nullptr || runner == nullptr || sink == nullptr) {
     return absl::InvalidArgumentError("Executor needs a playbook, inventory, runner and sink");
   }
-  return std::unique_ptr<Executor>(new Executor(
-      std::make_unique<Impl>(playbook, inventory, runner, sink, std::move(options))));
+  return std::unique_ptr<Executor>(
+      new Executor(std::make_unique<Impl>(playbook, inventory, runner, sink, std::move(options))));
 }
 
 absl::StatusOr<int> Executor::Run() { return impl_->Run(); }

@@ -87,6 +87,11 @@ std::string AgentBin() { return TACHYON_AGENT_BIN; }
 std::string CliBin() { return TACHYON_CLI_BIN; }
 
 void WriteFile(const std::string& path, const std::string& content, int mode) {
+  // Parent directories first (mkdir -p), private to the test.
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    ::mkdir(path.substr(0, slash).c_str(), 0700);
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
   size_t done = 0;
@@ -465,10 +470,19 @@ std::string Cluster::AgentStateDir(const std::string& name) const {
 }
 std::string Cluster::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
+bool Cluster::RestartController(std::vector<std::string> extra_flags) {
+  StopController();
+  return StartControllerOn(port_, std::move(extra_flags));
+}
+
 bool Cluster::StartController(std::vector<std::string> extra_flags) {
+  return StartControllerOn(0, std::move(extra_flags));
+}
+
+bool Cluster::StartControllerOn(int port, std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {ControllerBin(),
                                    "--listen",
-                                   "127.0.0.1:0",
+                                   "127.0.0.1:" + std::to_string(port),
                                    "--state-dir",
                                    dir_ + "/controller",
                                    "--ca",

@@ -144,6 +144,9 @@ class Cluster {
   std::string address() const;
   // Stops the controller with SIGTERM and returns its exit code.
   int StopController();
+  // Stops the controller and starts it again on the same port with the same state dir (a
+  // restart in place: agents reconnect to it). False when it does not come back.
+  bool RestartController(std::vector<std::string> extra_flags = {});
 
   // Issues a certificate for `name` (once) and starts its agent with the given groups, then
   // waits until the controller logs it connected.
@@ -187,6 +190,8 @@ class Cluster {
   void KillLeftoverJobs();
 
  private:
+  bool StartControllerOn(int port, std::vector<std::string> extra_flags);
+
   std::string dir_;
   std::unique_ptr<Process> controller_;
   size_t controller_cursor_ = 0;
