@@ -110,7 +110,8 @@ bool ShowsResult(const std::string& action) {
 }
 
 std::string ItemLabel(const json& data) {
-  const json& r = data.value("result", json::object());
+  json r = data.value("result", json::object());
+  if (!r.is_object()) r = json::object();
   if (r.contains("_ansible_item_label")) return Str(r, "_ansible_item_label");
   if (data.contains("item")) return Str(data, "item");
   return Str(r, "item");
@@ -187,7 +188,8 @@ std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& 
   if (type == "rollout_aborted") return "\n[rollout aborted by an operator]\n";
   if (type == "host_result") {
     const std::string status = Str(data, "status");
-    const json result = data.value("result", json::object());
+    json result = data.value("result", json::object());
+    if (!result.is_object()) result = json::object();
     const bool item = data.value("item_result", false);
     const bool ignored = data.value("ignored", false);
     // Loop aggregates print nothing of their own for ok/changed/skipped, as in Ansible.

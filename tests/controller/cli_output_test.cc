@@ -68,5 +68,65 @@ TEST(CliOutputTest, InvalidUtf8NeverThrows) {
   EXPECT_NO_THROW(FormatExecResult(Format::kJson, "command", "h", "changed", r));
 }
 
+TEST(RolloutPrinterTest, TextLooksLikeAnsiblePlaybook) {
+  RolloutPrinter p(Format::kText);
+  EXPECT_EQ(p.OnEvent("play_started", "", {{"play", "web"}, {"hosts", {"a", "b"}}}),
+            "\nPLAY [web] " + std::string(79 - 10, '*') + "\n");
+  EXPECT_EQ(p.OnEvent("task_started", "", {{"task", "t"}, {"action", "command"}}),
+            "\nTASK [t] " + std::string(79 - 8, '*') + "\n");
+  EXPECT_EQ(p.LiveLine(3), "  running (3s): a, b");
+  EXPECT_EQ(p.OnEvent("job_started", "a", json::object()), "") << "jobs are not the story";
+  EXPECT_EQ(p.OnEvent("host_result", "a", {{"status", "changed"}, {"result", {{"rc", 0}}}}),
+            "changed: [a]\n");
+  EXPECT_EQ(p.LiveLine(4), "  running (4s): b");
+  EXPECT_EQ(p.OnEvent("host_result", "b",
+                      {{"status", "failed"}, {"ignored", true}, {"result", {{"rc", 1}}}}),
+            "failed: [b] => {\"rc\":1}\n...ignoring\n");
+  EXPECT_EQ(p.LiveLine(5), "");
+  p.OnEvent("task_started", "", {{"task", "d"}, {"action", "debug"}});
+  EXPECT_EQ(p.OnEvent("host_result", "a", {{"status", "ok"}, {"result", {{"msg", "hi"}}}}),
+            "ok: [a] => {\n    \"msg\": \"hi\"\n}\n");
+  EXPECT_EQ(p.OnEvent("host_result", "a",
+                      {{"status", "ok"}, {"item_result", true}, {"item", "x"}, {"result", {}}}),
+            "ok: [a] => (item=x) => {}\n");
+  EXPECT_EQ(p.OnEvent("host_result", "a", {{"status", "skipped"}, {"result", {}}}),
+            "skipping: [a]\n");
+  EXPECT_FALSE(p.finished());
+  std::string recap = p.OnEvent("rollout_finished", "",
+                                {{"rc", 2}, {"hosts", {{"a", {{"ok", 2}, {"changed", 1}}}}}});
+  EXPECT_NE(recap.find("PLAY RECAP ***"), std::string::npos);
+  EXPECT_NE(recap.find("a                          : ok=2    changed=1    unreachable=0    "
+                       "failed=0    skipped=0    rescued=0    ignored=0   \n"),
+            std::string::npos)
+      << recap;
+  EXPECT_TRUE(p.finished());
+  EXPECT_EQ(p.rc(), 2);
+}
+
+TEST(RolloutPrinterTest, JsonFollowsTheContract) {
+  RolloutPrinter p(Format::kJson);
+  json r = json::parse(p.OnEvent("host_result", "web01",
+                                 {{"play", "p"},
+                                  {"task", "t"},
+                                  {"status", "ok"},
+                                  {"ignored", false},
+                                  {"item_result", false},
+                                  {"result", {{"rc", 0}}}}));
+  EXPECT_EQ(r, json({{"type", "result"},
+                     {"play", "p"},
+                     {"task", "t"},
+                     {"host", "web01"},
+                     {"status", "ok"},
+                     {"ignored", false},
+                     {"result", {{"rc", 0}}}}));
+  json recap =
+      json::parse(p.OnEvent("rollout_finished", "", {{"rc", 0}, {"hosts", json::object()}}));
+  EXPECT_EQ(recap, json({{"type", "recap"}, {"rc", 0}, {"hosts", json::object()}}));
+  EXPECT_EQ(p.rc(), 0);
+  RolloutPrinter aborted(Format::kJson);
+  aborted.OnEvent("rollout_aborted", "", json::object());
+  EXPECT_EQ(aborted.rc(), 99);
+}
+
 }  // namespace
 }  // namespace tachyon::cli

@@ -120,7 +120,7 @@ TEST_F(SqliteStoreTest, WalModeAndSchemaVersion) {
   ASSERT_NE(store, nullptr);
   // journal_mode=WAL is persistent in the file, so an outside connection sees it too.
   EXPECT_EQ(RawQuery("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery("PRAGMA user_version"), "2");
+  EXPECT_EQ(RawQuery("PRAGMA user_version"), "3");
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
@@ -664,6 +664,60 @@ TEST_F(SqliteStoreTest, FullDiskIsResourceExhaustedNotACrash) {
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->seq, base + 1);
   EXPECT_TRUE(store->ApplyAgentEvent("web1", 2, [] { return absl::OkStatus(); }).value());
+}
+
+TEST_F(SqliteStoreTest, RolloutsRoundTripAndSurviveReopen) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->NewRolloutId().value(), "r1");
+    EXPECT_EQ(store->NewRolloutId().value(), "r2");
+    RolloutRecord r;
+    r.id = "r2";
+    r.playbook = "/srv/pb/site.yml";
+    r.spec_json = R"({"forks":7})";
+    ASSERT_TRUE(store->CreateRollout(r).ok());
+    EXPECT_EQ(store->CreateRollout(r).code(), absl::StatusCode::kAlreadyExists);
+    r.state = "bogus";
+    r.id = "r9";
+    EXPECT_EQ(store->CreateRollout(r).code(), absl::StatusCode::kInvalidArgument);
+
+    JobRecord j;
+    j.jid = "j1.1";
+    j.host = "web01";
+    j.module = "command";
+    j.rollout_id = "r2";
+    j.rollout_key = "00ff#1";
+    ASSERT_TRUE(store->CreateJob(j).ok());
+    j.jid = "j2.1";
+    j.rollout_id = "";
+    j.rollout_key = "";
+    ASSERT_TRUE(store->CreateJob(j).ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->NewRolloutId().value(), "r3") << "ids are never handed out twice";
+  auto got = store->GetRollout("r2").value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->state, "running");
+  EXPECT_EQ(got->rc, -1);
+  EXPECT_EQ(got->spec_json, R"({"forks":7})");
+  EXPECT_EQ(store->ListRollouts({"running"}).value().size(), 1u);
+  EXPECT_EQ(store->ListRollouts({"finished"}).value().size(), 0u);
+
+  ASSERT_TRUE(store->UpdateRollout("r2", "finished", 2, R"({"web01":{}})", absl::Now()).ok());
+  got = store->GetRollout("r2").value();
+  EXPECT_EQ(got->state, "finished");
+  EXPECT_EQ(got->rc, 2);
+  EXPECT_EQ(got->recap_json, R"({"web01":{}})");
+  EXPECT_EQ(store->UpdateRollout("r7", "finished", 0, "", absl::Now()).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_FALSE(store->GetRollout("r7").value().has_value());
+
+  auto jobs = store->ListRolloutJobs("r2").value();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].jid, "j1.1");
+  EXPECT_EQ(jobs[0].rollout_key, "00ff#1");
 }
 
 }  // namespace
