@@ -86,5 +86,7 @@ std::unique_ptr<Module> MakeCopyModule();
 std::unique_ptr<Module> MakeFileModule();
 std::unique_ptr<Module> MakeStatModule();
 std::unique_ptr<Module> MakeLineInFileModule();
+std::unique_ptr<Module> MakeSetupModule();
+std::unique_ptr<Module> MakeWaitForModule();
 
 }  // namespace tachyon::modules

@@ -8,7 +8,7 @@
 
 namespace tachyon::modules {
 
-absl::StatusOr<PyRegex> CompilePyRegex(const std::string& pattern) {
+absl::StatusOr<PyRegex> CompilePyRegex(const std::string& pattern, bool multiline) {
   PyRegex out;
   std::string translated;
   bool in_class = false;
@@ -65,7 +65,9 @@ absl::StatusOr<PyRegex> CompilePyRegex(const std::string& pattern) {
     translated += c;
   }
   try {
-    out.re = std::regex(translated, std::regex::ECMAScript);
+    auto flags = std::regex::ECMAScript;
+    if (multiline) flags |= std::regex::multiline;
+    out.re = std::regex(translated, flags);
   } catch (const std::regex_error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid regular expression '", pattern, "': ", e.what()));

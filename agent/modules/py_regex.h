@@ -21,7 +21,8 @@ struct PyRegex {
   std::vector<std::string> group_names;  // [i] is group i+1's name, "" when unnamed
 };
 
-absl::StatusOr<PyRegex> CompilePyRegex(const std::string& pattern);
+// `multiline`: Python's re.MULTILINE (^ and $ at every line).
+absl::StatusOr<PyRegex> CompilePyRegex(const std::string& pattern, bool multiline = false);
 
 // Python's match.expand(template): \1..\99, \g<1>, \g<name>, \n, \t, \\.
 std::string ExpandPyTemplate(const std::smatch& m, const PyRegex& re, const std::string& tmpl);

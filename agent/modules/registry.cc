@@ -15,9 +15,9 @@ using Registry = std::map<std::string, std::unique_ptr<Module>, std::less<>>;
 const Registry& GetRegistry() {
   static const Registry* registry = [] {
     auto* r = new Registry;
-    for (auto make :
-         {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule, &MakeScriptModule,
-          &MakeCopyModule, &MakeFileModule, &MakeStatModule, &MakeLineInFileModule}) {
+    for (auto make : {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule,
+                      &MakeScriptModule, &MakeCopyModule, &MakeFileModule, &MakeStatModule,
+                      &MakeLineInFileModule, &MakeSetupModule, &MakeWaitForModule}) {
       std::unique_ptr<Module> m = make();
       std::string name(m->Name());
       (*r)[name] = std::move(m);

@@ -83,7 +83,7 @@ TEST(ModuleRegistryTest, Lookup) {
   EXPECT_NE(FindModule("ping"), nullptr);
   EXPECT_EQ(FindModule("nope"), nullptr);
   EXPECT_THAT(ModuleNames(), ElementsAre("command", "copy", "file", "lineinfile", "ping", "raw",
-                                         "script", "shell", "stat"));
+                                         "script", "setup", "shell", "stat", "wait_for"));
 }
 
 TEST(ModuleValidateTest, CommandArguments) {
