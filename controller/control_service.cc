@@ -552,4 +552,43 @@ grpc::ServerUnaryReactor* ControlServiceImpl::GetRollout(grpc::CallbackServerCon
   return Done(ctx, grpc::Status::OK);
 }
 
+namespace {
+
+std::string OperatorName(grpc::CallbackServerContext* ctx) {
+  auto identity = tls::PeerIdentity(*ctx->auth_context());
+  return identity.ok() ? absl::StrCat("operator/", identity->name) : std::string("operator");
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlServiceImpl::PauseRollout(grpc::CallbackServerContext* ctx,
+                                                           const v1::RolloutRequest* req,
+                                                           v1::RolloutInfo* resp) {
+  if (auto st = CheckOperator(ctx, "PauseRollout"); !st.ok()) return Done(ctx, st);
+  auto r = rollouts_->Pause(req->id(), OperatorName(ctx));
+  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  FillRolloutInfo(*r, resp);
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::ResumeRollout(grpc::CallbackServerContext* ctx,
+                                                            const v1::RolloutRequest* req,
+                                                            v1::RolloutInfo* resp) {
+  if (auto st = CheckOperator(ctx, "ResumeRollout"); !st.ok()) return Done(ctx, st);
+  auto r = rollouts_->Resume(req->id(), OperatorName(ctx));
+  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  FillRolloutInfo(*r, resp);
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::AbortRollout(grpc::CallbackServerContext* ctx,
+                                                           const v1::RolloutRequest* req,
+                                                           v1::RolloutInfo* resp) {
+  if (auto st = CheckOperator(ctx, "AbortRollout"); !st.ok()) return Done(ctx, st);
+  auto r = rollouts_->Abort(req->id(), req->kill(), OperatorName(ctx));
+  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  FillRolloutInfo(*r, resp);
+  return Done(ctx, grpc::Status::OK);
+}
+
 }  // namespace tachyon::controller

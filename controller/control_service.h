@@ -45,6 +45,15 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
   grpc::ServerUnaryReactor* GetRollout(grpc::CallbackServerContext* ctx,
                                        const tachyon::v1::RolloutRequest* req,
                                        tachyon::v1::RolloutInfo* resp) override;
+  grpc::ServerUnaryReactor* PauseRollout(grpc::CallbackServerContext* ctx,
+                                         const tachyon::v1::RolloutRequest* req,
+                                         tachyon::v1::RolloutInfo* resp) override;
+  grpc::ServerUnaryReactor* ResumeRollout(grpc::CallbackServerContext* ctx,
+                                          const tachyon::v1::RolloutRequest* req,
+                                          tachyon::v1::RolloutInfo* resp) override;
+  grpc::ServerUnaryReactor* AbortRollout(grpc::CallbackServerContext* ctx,
+                                         const tachyon::v1::RolloutRequest* req,
+                                         tachyon::v1::RolloutInfo* resp) override;
 
  private:
   Dispatcher* dispatcher_;

@@ -298,6 +298,27 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     cv_.notify_all();
   }
 
+  // Returns true when the pause state changed.
+  bool SetPaused(bool paused) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (paused_ == paused || aborted_) return false;
+    paused_ = paused;
+    cv_.notify_all();
+    return true;
+  }
+
+  // Returns false when it was aborted already.
+  bool Abort(const std::string& by) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (aborted_) return false;
+    aborted_ = true;
+    aborted_by_ = by;
+    cv_.notify_all();
+    return true;
+  }
+
+  const std::string& id() const { return id_; }
+
   bool done() {
     std::lock_guard<std::mutex> lock(mu_);
     return done_;
@@ -416,6 +437,14 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     Emit("rollout_warning", "", json{{"msg", Relabel(message)}});
   }
 
+  // ---- the executor's gate: blocks while paused; false once aborted (or shutting down) ----
+
+  bool Gate() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !paused_ || aborted_ || stopping_; });
+    return !aborted_ && !stopping_;
+  }
+
   // ---- Clock ----
 
   absl::Time Now() override { return absl::Now(); }
@@ -504,6 +533,7 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     opts.limit = spec_.limit;
     opts.clock = this;
     opts.file_root = bundle_;
+    opts.gate = [this] { return Gate(); };
     store::Store* st = m_->store_;
     opts.facts = [st](const std::string& host) -> json {
       auto agent = st->GetAgent(host);
@@ -537,18 +567,24 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
 
   void Finish(int rc, const std::string& error) {
     json recap;
+    bool aborted;
+    std::string by;
     {
       std::lock_guard<std::mutex> lock(mu_);
       recap = recap_.is_object() ? recap_ : json::object();
+      aborted = aborted_;
+      by = aborted_by_;
     }
     json data = recap;
     data["rc"] = rc;
     if (!error.empty()) data["error"] = error;
-    const std::string state = error.empty() ? "finished" : "failed";
+    if (aborted) data["by"] = by;
+    const std::string state = !error.empty() ? "failed" : aborted ? "aborted" : "finished";
     std::string hosts = recap.contains("hosts") ? recap["hosts"].dump() : std::string("{}");
     auto st = m_->bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
       RETURN_IF_ERROR(m_->store_->UpdateRollout(id_, state, rc, hosts, absl::Now()));
-      return emit(MakeEvent("rollout_finished", "", "", data, id_)).status();
+      return emit(MakeEvent(aborted ? "rollout_aborted" : "rollout_finished", "", "", data, id_))
+          .status();
     });
     if (!st.ok()) TLOG(Error) << "rollout " << id_ << ": recording its end: " << st;
     TLOG(Info) << "rollout " << id_ << " " << state << " rc=" << rc
@@ -571,6 +607,9 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
   std::condition_variable cv_;
   bool stopping_ = false;
   bool done_ = false;
+  bool paused_ = false;
+  bool aborted_ = false;
+  std::string aborted_by_;
   std::map<std::string, Watch> watches_;
   std::map<uint64_t, int> occurrences_;
   std::map<std::string, std::string> memo_;  // rollout key -> jid, from before a restart
@@ -629,6 +668,7 @@ absl::Status RolloutManager::ResumeAll() {
   for (const auto& rec : rollouts) {
     RolloutSpec spec = RolloutSpec::FromJson(ParseObject(rec.spec_json));
     auto run = std::make_unique<Run>(this, rec.id, spec, BundleDir(rec.id));
+    if (rec.state == "paused") run->SetPaused(true);
     absl::Status st = run->Load();
     if (st.ok()) st = run->LoadHistory();
     if (!st.ok()) {
@@ -653,6 +693,65 @@ absl::Status RolloutManager::ResumeAll() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<RolloutManager::Run>> RolloutManager::LiveRun(
+    const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = runs_.find(id);
+    if (it != runs_.end() && !it->second->done()) return it->second;
+  }
+  ASSIGN_OR_RETURN(auto rec, store_->GetRollout(id));
+  if (!rec) return absl::NotFoundError("no rollout " + id);
+  return absl::FailedPreconditionError(
+      absl::StrCat("rollout ", id, " is already over (", rec->state, ")"));
+}
+
+absl::StatusOr<store::RolloutRecord> RolloutManager::Pause(const std::string& id,
+                                                           const std::string& by) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Run> run, LiveRun(id));
+  if (run->SetPaused(true)) {
+    RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+      RETURN_IF_ERROR(store_->UpdateRollout(id, "paused", -1, "", absl::Now()));
+      return emit(MakeEvent("rollout_paused", "", "", json{{"by", by}}, id)).status();
+    }));
+    TLOG(Info) << "rollout " << id << " paused by " << by;
+  }
+  ASSIGN_OR_RETURN(auto rec, store_->GetRollout(id));
+  return *rec;
+}
+
+absl::StatusOr<store::RolloutRecord> RolloutManager::Resume(const std::string& id,
+                                                            const std::string& by) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Run> run, LiveRun(id));
+  if (run->SetPaused(false)) {
+    RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+      RETURN_IF_ERROR(store_->UpdateRollout(id, "running", -1, "", absl::Now()));
+      return emit(MakeEvent("rollout_resumed", "", "", json{{"by", by}}, id)).status();
+    }));
+    TLOG(Info) << "rollout " << id << " resumed by " << by;
+  }
+  ASSIGN_OR_RETURN(auto rec, store_->GetRollout(id));
+  return *rec;
+}
+
+absl::StatusOr<store::RolloutRecord> RolloutManager::Abort(const std::string& id, bool kill,
+                                                           const std::string& by) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Run> run, LiveRun(id));
+  if (run->Abort(by)) TLOG(Info) << "rollout " << id << " aborted by " << by;
+  if (kill) {
+    ASSIGN_OR_RETURN(auto jobs, store_->ListRolloutJobs(id));
+    for (const auto& j : jobs) {
+      if (IsFinalState(j.state)) continue;
+      auto killed = dispatcher_->KillJob(j.jid);
+      if (!killed.ok()) {
+        TLOG(Warning) << "rollout " << id << ": killing job " << j.jid << ": " << killed.status();
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(auto rec, store_->GetRollout(id));
+  return *rec;
+}
+
 void RolloutManager::ReapFinished() {
   for (auto it = runs_.begin(); it != runs_.end();) {
     if (it->second->done()) {
@@ -665,7 +764,7 @@ void RolloutManager::ReapFinished() {
 }
 
 void RolloutManager::Stop() {
-  std::map<std::string, std::unique_ptr<Run>> runs;
+  std::map<std::string, std::shared_ptr<Run>> runs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

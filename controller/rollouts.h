@@ -73,6 +73,15 @@ class RolloutManager {
   // the operator's paths).
   absl::StatusOr<std::string> Start(RolloutSpec spec, std::vector<BundleFile> files);
 
+  // Live steering. Pause lets running tasks finish and starts nothing new; Resume goes on;
+  // Abort starts nothing new, kills the rollout's running jobs when `kill`, and the rollout
+  // ends `aborted` (watchers exit 99) once its running work is over. `by` names the operator.
+  // NotFound for an unknown rollout; FailedPrecondition for one already over.
+  absl::StatusOr<store::RolloutRecord> Pause(const std::string& id, const std::string& by);
+  absl::StatusOr<store::RolloutRecord> Resume(const std::string& id, const std::string& by);
+  absl::StatusOr<store::RolloutRecord> Abort(const std::string& id, bool kill,
+                                             const std::string& by);
+
   // Startup: resumes every rollout left `running` by a previous controller.
   absl::Status ResumeAll();
 
@@ -84,6 +93,8 @@ class RolloutManager {
   class Run;
 
   std::string BundleDir(const std::string& id) const;
+  // The live run of `id`, or the reason there is none.
+  absl::StatusOr<std::shared_ptr<Run>> LiveRun(const std::string& id);
   void ReapFinished();
 
   store::Store* store_;
@@ -93,7 +104,7 @@ class RolloutManager {
 
   std::mutex mu_;
   bool stopping_ = false;                         // guarded by mu_
-  std::map<std::string, std::unique_ptr<Run>> runs_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<Run>> runs_;  // guarded by mu_
 };
 
 }  // namespace tachyon::controller

@@ -57,6 +57,9 @@ int RunRolloutList(const Connection& conn, Format format);
 int RunRolloutShow(const Connection& conn, Format format, const std::string& id);
 // Follows a rollout from its start (the whole story so far, then live) until it ends.
 int RunRolloutWatch(const Connection& conn, Format format, const std::string& id);
+// `action` is pause, resume or abort (`kill`: also kill the rollout's running jobs).
+int RunRolloutAction(const Connection& conn, Format format, const std::string& id,
+                     const std::string& action, bool kill);
 
 int RunEvents(const Connection& conn, Format format, uint64_t since, bool follow,
               const std::string& rollout, const std::string& host);

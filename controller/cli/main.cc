@@ -164,6 +164,25 @@ int main(int argc, char** argv) {
     if (connect()) rc = tachyon::cli::RunRolloutWatch(conn, format(), rollout_id);
   });
 
+  bool abort_kill = false;
+  for (const char* action : {"pause", "resume", "abort"}) {
+    const char* help = std::string(action) == "pause"
+                           ? "let running tasks finish and start nothing new"
+                       : std::string(action) == "resume"
+                           ? "continue a paused rollout"
+                           : "start nothing new and end the rollout as aborted (watch exits 99)";
+    auto* sub = rollout_cmd->add_subcommand(action, help);
+    sub->add_option("id", rollout_id)->required();
+    if (std::string(action) == "abort") {
+      sub->add_flag("--kill", abort_kill, "also kill the rollout's running jobs");
+    }
+    sub->callback([&, action] {
+      if (connect()) {
+        rc = tachyon::cli::RunRolloutAction(conn, format(), rollout_id, action, abort_kill);
+      }
+    });
+  }
+
   // job
   auto* job = app.add_subcommand("job", "one job: status, logs, kill, cleanup");
   job->require_subcommand(1);

@@ -181,11 +181,10 @@ std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& 
   }
   if (type == "rollout_warning") return absl::StrCat("[WARNING]: ", Str(data, "msg"), "\n");
   if (type == "rollout_resumed" || type == "rollout_paused") {
-    std::string reason = Str(data, "reason");
-    return absl::StrCat("[", type == "rollout_resumed" ? "rollout resumed" : "rollout paused",
-                        reason.empty() ? "" : ": " + reason, "]\n");
+    std::string why = data.contains("by") ? " by " + Str(data, "by") : ": " + Str(data, "reason");
+    return absl::StrCat("\n[rollout ", type == "rollout_resumed" ? "resumed" : "paused",
+                        data.contains("by") || data.contains("reason") ? why : "", "]\n");
   }
-  if (type == "rollout_aborted") return "\n[rollout aborted by an operator]\n";
   if (type == "host_result") {
     const std::string status = Str(data, "status");
     json result = data.value("result", json::object());
@@ -217,8 +216,13 @@ std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& 
     }
     return line + "\n";
   }
-  if (type == "rollout_finished") {
-    std::string out = Banner("PLAY RECAP");
+  if (type == "rollout_finished" || type == "rollout_aborted") {
+    std::string out;
+    if (type == "rollout_aborted") {
+      out = absl::StrCat("\n[rollout aborted", data.contains("by") ? " by " + Str(data, "by") : "",
+                         "]\n");
+    }
+    absl::StrAppend(&out, Banner("PLAY RECAP"));
     if (auto it = data.find("hosts"); it != data.end() && it->is_object()) {
       for (const auto& [h, c] : it->items()) {
         auto n = [&](const char* k) { return absl::StrFormat("%s=%-4d", k, c.value(k, 0)); };

@@ -354,4 +354,28 @@ int RunRolloutShow(const Connection& conn, Format format, const std::string& id)
   return 0;
 }
 
+int RunRolloutAction(const Connection& conn, Format format, const std::string& id,
+                     const std::string& action, bool kill) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::RolloutRequest req;
+  req.set_id(id);
+  req.set_kill(kill);
+  v1::RolloutInfo r;
+  grpc::Status st = action == "pause"    ? stub->PauseRollout(&ctx, req, &r)
+                    : action == "resume" ? stub->ResumeRollout(&ctx, req, &r)
+                                         : stub->AbortRollout(&ctx, req, &r);
+  if (!st.ok()) return ReportRpcError(conn, st);
+  if (format == Format::kJson) {
+    std::cout << Dump(InfoJson(r)) << "\n";
+  } else if (action == "abort") {
+    std::cout << "rollout " << id << ": abort requested" << (kill ? " (running jobs killed)" : "")
+              << "; nothing new starts, and it ends once running tasks are over\n";
+  } else {
+    std::cout << "rollout " << id << ": " << r.state() << "\n";
+  }
+  return 0;
+}
+
 }  // namespace tachyon::cli

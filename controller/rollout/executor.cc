@@ -271,6 +271,12 @@ class Executor::Impl {
   std::vector<std::string> play_hosts_;
   std::vector<std::string> batch_;  // the `serial` batch running now
   bool end_play_ = false;
+  std::atomic<bool> aborted_{false};  // the gate said stop
+  bool PassGate() {
+    if (aborted_) return false;
+    if (opts_.gate && !opts_.gate()) aborted_ = true;
+    return !aborted_;
+  }
   bool end_batch_ = false;  // meta: end_batch: the rest of this `serial` batch is skipped
   // Keyword maps and task lists made at run time (include_tasks), kept for stable pointers.
   std::deque<std::map<std::string, Keyword>> owned_keywords_;
@@ -309,7 +315,7 @@ class Executor::Impl {
   std::vector<std::string> ActiveHosts(const Scope* scope = nullptr) {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<std::string> out;
-    if (end_play_ || end_batch_) return out;
+    if (end_play_ || end_batch_ || aborted_) return out;
     for (const auto& h : batch_) {
       const HostState& s = hosts_[h];
       if (s.failed || s.unreachable || s.ended) continue;
@@ -570,6 +576,7 @@ absl::StatusOr<int> Executor::Impl::Run() {
   universe_.implicit_hosts = u.implicit_hosts;
   std::vector<std::string> order;
   for (const Play& play : pb_->plays) {
+    if (aborted_) break;
     RETURN_IF_ERROR(RunPlay(play));
     for (const auto& h : play_hosts_) {
       if (std::find(order.begin(), order.end(), h) == order.end()) order.push_back(h);
@@ -585,7 +592,10 @@ absl::StatusOr<int> Executor::Impl::Run() {
       any_unreachable |= hosts_[h].stats.unreachable > 0;
     }
   }
-  recap.rc = any_failed ? kRcFailedHosts : any_unreachable ? kRcUnreachableHosts : kRcOk;
+  recap.rc = aborted_          ? kRcAborted
+             : any_failed      ? kRcFailedHosts
+             : any_unreachable ? kRcUnreachableHosts
+                               : kRcOk;
   sink_->OnRecap(recap);
   return recap.rc;
 }
@@ -689,7 +699,7 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
     end_batch_ = false;
     RETURN_IF_ERROR(RunBatch(play));
     end_batch_ = false;
-    if (play_hosts_.empty() || end_play_) break;
+    if (play_hosts_.empty() || end_play_ || aborted_) break;
     int failed = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -819,6 +829,7 @@ void Executor::Impl::RunBlock(const Task& block, const Scope& scope) {
 
 void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
                                     std::vector<std::string> hosts) {
+  if (!PassGate()) return;
   const std::string name = TaskName(task);
   if (task.action == "meta") {
     std::string what =
@@ -874,6 +885,7 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
   std::atomic<size_t> next{0};
   auto worker = [&]() {
     for (size_t i = next++; i < targets.size(); i = next++) {
+      if (!PassGate()) return;
       outcomes[i] = RunTaskOnHost(task, scope, targets[i]);
     }
   };
@@ -889,7 +901,7 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
     for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
   }
-  if (run_once && !outcomes.empty()) {
+  if (run_once && !outcomes.empty() && !aborted_) {
     std::lock_guard<std::mutex> l(mu_);
     const Keyword* reg = task.Get("register");
     for (size_t i = 1; i < hosts.size(); ++i) {

@@ -125,6 +125,10 @@ struct ExecutorOptions {
   // Facts per host (from the agent's hello); exposed as ansible_facts and ansible_* names.
   std::function<nlohmann::json(const std::string& host)> facts;
   Clock* clock = nullptr;  // nullptr: RealClock()
+  // Called before a task starts on the batch and before each host starts a task: it may block
+  // (a paused rollout), and returns false to stop the run (an aborted rollout): nothing new
+  // starts, running work finishes, and Run() returns kRcAborted. Unset: always go on.
+  std::function<bool()> gate;
   // copy/template/script read controller-side files only below this directory (the uploaded
   // bundle); empty: anywhere.
   std::string file_root;
@@ -136,6 +140,7 @@ constexpr int kRcError = 1;
 constexpr int kRcFailedHosts = 2;
 constexpr int kRcUnreachableHosts = 3;
 constexpr int kRcParseError = 4;
+constexpr int kRcAborted = 99;
 
 class Executor {
  public:

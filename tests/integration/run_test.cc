@@ -384,5 +384,103 @@ TEST_F(RunTest, ControllerRestartResumesAtTheTaskWhereItStopped) {
   EXPECT_EQ(recap["hosts"]["web01"].value("changed", -1), 3) << recap;
 }
 
+// A three-task play whose first task waits for the test.
+class SteeringTest : public RunTest {
+ protected:
+  void StartGated() {
+    go_ = std::make_unique<Fifo>(Path("go"), Fifo::kToJob);
+    ran_ = Path("ran");
+    std::string pb = Playbook(R"(
+- hosts: web01
+  gather_facts: false
+  tasks:
+    - name: gated
+      shell: read x < )" + go_->path() +
+                              R"(; echo $x
+    - name: second
+      shell: echo second >> )" +
+                              ran_ + R"(
+    - name: third
+      shell: echo third >> )" +
+                              ran_ + R"(
+)");
+    CliResult d = cluster_.Cli({"run", pb, "--detach", "-o", "json"});
+    ASSERT_EQ(d.rc, 0) << d;
+    id_ = d.JsonLines().at(0).value("rollout_id", "");
+    watch_ = cluster_.StartCli({"rollout", "watch", id_, "-o", "json"});
+    ASSERT_TRUE(watch_->WaitStdout(Contains({"\"type\":\"task\"", "\"task\":\"gated\""}), &cursor_))
+        << watch_->StdoutText();
+  }
+
+  json Action(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"rollout"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"-o", "json"});
+    CliResult r = cluster_.Cli(argv);
+    EXPECT_EQ(r.rc, 0) << r;
+    return r.JsonLines().empty() ? json::object() : r.JsonLines()[0];
+  }
+
+  std::unique_ptr<Fifo> go_;
+  std::string ran_, id_;
+  std::unique_ptr<Process> watch_;
+  size_t cursor_ = 0;
+};
+
+TEST_F(SteeringTest, PauseLetsTheRunningTaskFinishAndStartsNothingUntilResume) {
+  StartGated();
+  EXPECT_EQ(Action({"pause", id_}).value("state", ""), "paused");
+  ASSERT_TRUE(
+      watch_->WaitStdout(Contains({"\"type\":\"rollout_paused\"", "operator/admin"}), &cursor_));
+  go_->Send("released");
+  ASSERT_TRUE(watch_->WaitStdout(Contains({"\"type\":\"result\"", "released"}), &cursor_))
+      << watch_->StdoutText();
+  // A full exec round trip later, the paused rollout has still started nothing.
+  EXPECT_EQ(cluster_.Cli({"exec", "web01", "--", "/bin/true"}).rc, 0);
+  EXPECT_EQ(watch_->StdoutText().find("\"task\":\"second\""), std::string::npos)
+      << watch_->StdoutText();
+  EXPECT_EQ(CountLines(ran_), 0);
+  EXPECT_EQ(Action({"show", id_}).value("state", ""), "paused");
+
+  EXPECT_EQ(Action({"resume", id_}).value("state", ""), "running");
+  ASSERT_EQ(watch_->WaitExit(), 0) << watch_->StdoutText();
+  EXPECT_EQ(CountLines(ran_), 2);
+  EXPECT_NE(watch_->StdoutText().find("\"type\":\"rollout_resumed\""), std::string::npos);
+  EXPECT_EQ(Action({"show", id_}).value("state", ""), "finished");
+}
+
+TEST_F(SteeringTest, AbortLetsRunningWorkEndThenStops) {
+  StartGated();
+  Action({"abort", id_});
+  go_->Send("released");
+  ASSERT_EQ(watch_->WaitExit(), 99) << watch_->StdoutText();
+  EXPECT_NE(watch_->StdoutText().find("released"), std::string::npos)
+      << "the running task finished and was reported";
+  EXPECT_EQ(CountLines(ran_), 0) << "nothing new started after the abort";
+  json info = Action({"show", id_});
+  EXPECT_EQ(info.value("state", ""), "aborted");
+  EXPECT_EQ(info.value("rc", -1), 99);
+  // Steering a rollout that is over is refused clearly.
+  CliResult again = cluster_.Cli({"rollout", "pause", id_});
+  EXPECT_EQ(again.rc, 1) << again;
+  EXPECT_NE(again.err.find("already over (aborted)"), std::string::npos) << again;
+  EXPECT_EQ(cluster_.Cli({"rollout", "resume", "r999"}).rc, 1);
+}
+
+TEST_F(SteeringTest, AbortWithKillEndsTheRunningJob) {
+  StartGated();
+  Action({"abort", id_, "--kill"});
+  ASSERT_EQ(watch_->WaitExit(), 99) << watch_->StdoutText();
+  EXPECT_NE(watch_->StdoutText().find("\"status\":\"failed\""), std::string::npos)
+      << "the killed job is the task's (failed) outcome\n"
+      << watch_->StdoutText();
+  EXPECT_EQ(CountLines(ran_), 0);
+  // Text watchers print the abort and the recap.
+  CliResult text = cluster_.Cli({"rollout", "watch", id_});
+  EXPECT_EQ(text.rc, 99);
+  EXPECT_NE(text.out.find("[rollout aborted by operator/admin]"), std::string::npos) << text;
+  EXPECT_NE(text.out.find("PLAY RECAP"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tachyon::itest
