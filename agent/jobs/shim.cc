@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -182,6 +183,11 @@ class Shim {
     const modules::Module* module = modules::FindModule(spec_.job.module);
     if (module == nullptr) return Fail(absl::StrCat("unknown module '", spec_.job.module, "'"));
 
+    std::string lock = module->HostLock(spec_.job.args);
+    if (!lock.empty()) {
+      absl::Status locked = TakeHostLock(lock);
+      if (!locked.ok()) return Fail(std::string(locked.message()));
+    }
     modules::Prepared prepared = module->Prepare(spec_.job.args, spec_.job.cwd);
     if (!prepared.exec) return Finish(std::move(prepared.result), Ending::kNormal);
     if (ReadSignals().kill) return Finish(nlohmann::json{{"changed", false}}, Ending::kKilled);
@@ -189,6 +195,23 @@ class Shim {
   }
 
  private:
+  // Waits for an exclusive flock on STATE/locks/NAME.lock (STATE is the spool's parent, the
+  // agent's state dir) and holds it until the shim exits, so that jobs of modules that must
+  // not overlap on one host (package managers) run one after another.
+  absl::Status TakeHostLock(const std::string& name) {
+    std::string spool = paths_.dir.substr(0, paths_.dir.rfind('/'));
+    std::string dir = spool.substr(0, spool.rfind('/')) + "/locks";
+    absl::Status st = MakeDirs(dir, 0700);
+    if (!st.ok()) return st;
+    std::string path = absl::StrCat(dir, "/", name, ".lock");
+    host_lock_.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!host_lock_.valid()) return ErrnoStatus(errno, "open " + path);
+    while (flock(host_lock_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return ErrnoStatus(errno, "flock " + path);
+    }
+    return absl::OkStatus();
+  }
+
   int RunProcess(const modules::Module& module, const modules::Prepared& prepared) {
     const modules::ExecPlan& plan = *prepared.exec;
     if (plan.argv.empty()) return Fail("empty command");
@@ -530,6 +553,7 @@ class Shim {
   const Clock& clock_;
   UniqueFd signal_fd_;
   std::optional<JobCgroup> cgroup_;
+  UniqueFd host_lock_;  // held from before Prepare until the shim exits
   pid_t child_pid_ = -1;
   std::optional<siginfo_t> child_info_;            // set once the child is reaped
   std::optional<absl::Duration> child_exit_mono_;  // when it was reaped

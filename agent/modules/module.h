@@ -62,6 +62,10 @@ class Module {
   // results (failed: true), not Statuses: they are the job's outcome.
   virtual Prepared Prepare(const nlohmann::json& args, const std::string& cwd) const = 0;
   virtual nlohmann::json Finish(const Prepared& prepared, const ProcessOutcome& outcome) const = 0;
+  // The name of a host-wide lock the shim must hold (an exclusive flock on
+  // STATE/locks/NAME.lock, waited for) from before Prepare until the result is written; ""
+  // for none. Package managers use "package" so that two package jobs never overlap.
+  virtual std::string HostLock(const nlohmann::json& args) const { return ""; }
 };
 
 // A module that does all its work in Prepare and never starts a process (copy, file, stat...).
@@ -88,5 +92,9 @@ std::unique_ptr<Module> MakeStatModule();
 std::unique_ptr<Module> MakeLineInFileModule();
 std::unique_ptr<Module> MakeSetupModule();
 std::unique_ptr<Module> MakeWaitForModule();
+std::unique_ptr<Module> MakePackageModule();
+std::unique_ptr<Module> MakeAptModule();
+std::unique_ptr<Module> MakeDnfModule();
+std::unique_ptr<Module> MakeYumModule();
 
 }  // namespace tachyon::modules

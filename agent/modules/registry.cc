@@ -17,7 +17,8 @@ const Registry& GetRegistry() {
     auto* r = new Registry;
     for (auto make : {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule,
                       &MakeScriptModule, &MakeCopyModule, &MakeFileModule, &MakeStatModule,
-                      &MakeLineInFileModule, &MakeSetupModule, &MakeWaitForModule}) {
+                      &MakeLineInFileModule, &MakeSetupModule, &MakeWaitForModule,
+                      &MakePackageModule, &MakeAptModule, &MakeDnfModule, &MakeYumModule}) {
       std::unique_ptr<Module> m = make();
       std::string name(m->Name());
       (*r)[name] = std::move(m);

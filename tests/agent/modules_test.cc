@@ -82,8 +82,9 @@ TEST(ModuleRegistryTest, Lookup) {
   EXPECT_NE(FindModule("shell"), nullptr);
   EXPECT_NE(FindModule("ping"), nullptr);
   EXPECT_EQ(FindModule("nope"), nullptr);
-  EXPECT_THAT(ModuleNames(), ElementsAre("command", "copy", "file", "lineinfile", "ping", "raw",
-                                         "script", "setup", "shell", "stat", "wait_for"));
+  EXPECT_THAT(ModuleNames(),
+              ElementsAre("apt", "command", "copy", "dnf", "file", "lineinfile", "package", "ping",
+                          "raw", "script", "setup", "shell", "stat", "wait_for", "yum"));
 }
 
 TEST(ModuleValidateTest, CommandArguments) {
