@@ -30,7 +30,8 @@ before comparing, and nothing else:
     elapsed (uri/wait_for seconds), atime/mtime/ctime, HTTP date/last_modified headers;
   - job ids (`ansible_job_id` and every occurrence of one), `results_file`, and `attempts` in
     results that carry a job id (how many async_status polls a job needed depends on timing);
-  - paths: the side's scratch dir -> <WORK>, the playbook dir -> <PLAYBOOK_DIR>, Ansible's
+  - paths: the side's scratch dir -> <WORK>, the playbook dir (tachyon: the controller's copy of
+    the uploaded directory, STATE/rollouts/ID/bundle) -> <PLAYBOOK_DIR>, Ansible's
     module temp dir -> <TMP> and its controller-side temp files -> <LOCAL_TMP>, copy backups' timestamp suffix, `inode`, the HTTP server's port;
   - facts from fact gathering: only the keys tachyon's agents report, as types;
   - unreachable results: only `unreachable` and `changed` (the transports' messages differ).
@@ -55,6 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = os.path.join(HERE, 'cases')
 DEFAULT_AGENTS = ['host1', 'host2', 'host3']
+MAX_DIFFS_PER_HOST = 4
 WAIT = 60  # generous bound (seconds) for anything we wait on
 RUN_TIMEOUT = 300
 
@@ -313,6 +315,9 @@ class Normaliser:
             self.subs.append((re.compile(re.escape(path) + r'(?![\w.-])'), dirs[path]))
         # A module's private temp dir inside Ansible's remote temp (random per task).
         self.subs.append((re.compile(r'<TMP>/ansible-tmp-[\d.]+-\d+-\d+'), '<TMP>'))
+        # tachyon's copy of the playbook directory: the uploaded bundle is the playbook dir.
+        self.subs.append((re.compile(r'<CONTROLLER_STATE>/rollouts/[^/]+/bundle(?![\w.-])'),
+                          '<PLAYBOOK_DIR>'))
         # The controller side's temp files (diff headers of copy/template).
         self.subs.append((re.compile(r'<LOCAL_TMP>/ansible-local-\w+/tmp\w+'), '<LOCAL_TMP>'))
         if http_port:
@@ -452,7 +457,8 @@ def compare(a_events, t_events, a_norm, t_norm, allow, rc_override=None):
         av, tv = a_hosts.get(h, []), t_hosts.get(h, [])
         if av == tv:
             continue
-        # The first differing event, then a diff of the whole host stream for context.
+        # The first few differing events (a missing or extra event shifts all later ones).
+        shown = 0
         for i in range(max(len(av), len(tv))):
             x = av[i] if i < len(av) else None
             y = tv[i] if i < len(tv) else None
@@ -460,8 +466,10 @@ def compare(a_events, t_events, a_norm, t_norm, allow, rc_override=None):
                 where = (x or y)
                 diffs.append(f'host {h}: event #{i} (task "{where["task"]}") differs:\n'
                              + '\n'.join(difflib.unified_diff(
-                                 pretty(x), pretty(y), 'ansible', 'tachyon', lineterm='', n=4)))
-                break
+                                 pretty(x), pretty(y), 'ansible', 'tachyon', lineterm='', n=3)))
+                shown += 1
+                if shown == MAX_DIFFS_PER_HOST:
+                    break
     if a_recap is not None and t_recap is not None and rc_override is not None:
         a_recap = dict(a_recap, rc=rc_override)
     if a_recap is None or t_recap is None:
