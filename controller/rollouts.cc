@@ -433,6 +433,14 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     recap_ = ro::ToJson(e);
     recap_.erase("type");
   }
+  void OnGate(const ro::GateEvent& e) override {
+    Emit("rollout_gate", "",
+         json{{"play", e.play},
+              {"batch", e.batch},
+              {"ok", e.ok},
+              {"on_failure", e.on_failure},
+              {"result", e.result}});
+  }
   void OnWarning(const std::string& message) override {
     Emit("rollout_warning", "", json{{"msg", Relabel(message)}});
   }
@@ -443,6 +451,20 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return !paused_ || aborted_ || stopping_; });
     return !aborted_ && !stopping_;
+  }
+
+  void GateFailed(const std::string& action, const std::string& reason) {
+    if (action == "abort") {
+      Abort(reason);
+      return;
+    }
+    if (!SetPaused(true)) return;
+    auto st = m_->bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+      RETURN_IF_ERROR(m_->store_->UpdateRollout(id_, "paused", -1, "", absl::Now()));
+      return emit(MakeEvent("rollout_paused", "", "", json{{"reason", reason}}, id_)).status();
+    });
+    if (!st.ok()) TLOG(Error) << "rollout " << id_ << ": recording the pause: " << st;
+    TLOG(Info) << "rollout " << id_ << " paused: " << reason;
   }
 
   // ---- Clock ----
@@ -464,6 +486,7 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     if (type == "play_started") return "p";
     if (type == "task_started") return "t";
     if (type == "rollout_warning") return "w";
+    if (type == "rollout_gate") return "g";
     if (type == "host_result") return "r:" + host;
     return "";
   }
@@ -534,6 +557,9 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     opts.clock = this;
     opts.file_root = bundle_;
     opts.gate = [this] { return Gate(); };
+    opts.on_gate_failure = [this](const std::string& action, const std::string& reason) {
+      GateFailed(action, reason);
+    };
     store::Store* st = m_->store_;
     opts.facts = [st](const std::string& host) -> json {
       auto agent = st->GetAgent(host);

@@ -167,6 +167,8 @@ std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& 
       out_type = "task";
     } else if (type == "rollout_warning") {
       out_type = "warning";
+    } else if (type == "rollout_gate") {
+      out_type = "gate";
     }
     // "type" first, for people reading the stream.
     nlohmann::ordered_json line = {{"type", out_type}};
@@ -180,6 +182,12 @@ std::string RolloutPrinter::OnEvent(const std::string& type, const std::string& 
                                Str(data, "task"), "]"));
   }
   if (type == "rollout_warning") return absl::StrCat("[WARNING]: ", Str(data, "msg"), "\n");
+  if (type == "rollout_gate") {
+    std::string head = Banner(absl::StrCat("GATE [after batch ", Str(data, "batch"), "]"));
+    if (data.value("ok", false)) return head + "ok: [localhost]\n";
+    return absl::StrCat(head, "failed: [localhost] => ", Dump(data.value("result", json::object())),
+                        "\n(on failure: ", Str(data, "on_failure"), ")\n");
+  }
   if (type == "rollout_resumed" || type == "rollout_paused") {
     std::string why = data.contains("by") ? " by " + Str(data, "by") : ": " + Str(data, "reason");
     return absl::StrCat("\n[rollout ", type == "rollout_resumed" ? "resumed" : "paused",

@@ -309,6 +309,8 @@ class Executor::Impl {
   absl::StatusOr<json> RunAgentModule(const Task& task, const Scope& scope, const std::string& host,
                                       const json& vars);
   absl::StatusOr<json> RunAsyncStatus(const json& args);
+  absl::Status CheckHealthGate(const Play& play, const Keyword& gate, int batch,
+                               const tmpl::Context& ctx);
   absl::StatusOr<json> LoopItems(const Task& task, const json& vars);
 
   // The batch's hosts still running (within `scope.only` for an include).
@@ -699,6 +701,9 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
     end_batch_ = false;
     RETURN_IF_ERROR(RunBatch(play));
     end_batch_ = false;
+    if (const Keyword* gate = play.Get("tachyon_gate"); gate != nullptr && !aborted_) {
+      RETURN_IF_ERROR(CheckHealthGate(play, *gate, static_cast<int>(batch_no), ctx));
+    }
     if (play_hosts_.empty() || end_play_ || aborted_) break;
     int failed = 0;
     {
@@ -1506,6 +1511,62 @@ absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope&
     args->erase("src");
     (*args)["_tachyon_content_b64"] = absl::Base64Escape(content);
     (*args)["_tachyon_src_name"] = base;
+  }
+  return absl::OkStatus();
+}
+
+// tachyon_gate (a tachyon extension): a command or a URL checked on the controller's own host
+// after each batch. `tachyon_gate: CMD` or {command: CMD | url: URL, status_code, timeout,
+// on_failure: pause|abort}.
+absl::Status Executor::Impl::CheckHealthGate(const Play& play, const Keyword& gate, int batch,
+                                             const tmpl::Context& ctx) {
+  ASSIGN_OR_RETURN(json spec, tmpl::RenderDeep(gate.value, ctx));
+  if (spec.is_string()) spec = json{{"command", spec}};
+  if (!spec.is_object() || (spec.contains("command") == spec.contains("url"))) {
+    return ErrorAt(gate.pos, "tachyon_gate takes a command or a url (one of them)");
+  }
+  std::string on_failure = spec.value("on_failure", std::string("pause"));
+  if (on_failure != "pause" && on_failure != "abort") {
+    return ErrorAt(gate.pos, "tachyon_gate.on_failure must be pause or abort");
+  }
+  int timeout = spec.contains("timeout") ? std::atoi(JsonToText(spec["timeout"]).c_str()) : 60;
+  std::string module = spec.contains("command") ? "command" : "uri";
+  json args = spec.contains("command")
+                  ? json{{"_raw_params", JsonToText(spec["command"])}}
+                  : json{{"url", JsonToText(spec["url"])}, {"timeout", timeout}};
+  if (spec.contains("status_code")) args["status_code"] = spec["status_code"];
+  GateEvent ev;
+  ev.play = PlayName(play);
+  ev.batch = batch;
+  ev.on_failure = on_failure;
+  auto jid = runner_->StartJob("localhost", module, args.dump(), timeout, {});
+  if (!jid.ok()) {
+    ev.result = json{{"failed", true}, {"msg", std::string(jid.status().message())}};
+  } else {
+    while (true) {
+      auto r = runner_->AwaitJob(*jid, absl::InfiniteDuration());
+      if (!r.ok()) {
+        ev.result = json{{"failed", true}, {"msg", std::string(r.status().message())}};
+        break;
+      }
+      if (r->has_value() && IsTerminal((*r)->state)) {
+        ev.result = (*r)->result;
+        ev.ok = (*r)->state == JobState::kSucceeded && !IsFailed(ev.result);
+        break;
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    sink_->OnGate(ev);
+  }
+  if (!ev.ok) {
+    std::string reason = absl::StrCat("health gate failed after batch ", batch);
+    if (opts_.on_gate_failure) {
+      opts_.on_gate_failure(on_failure, reason);
+    } else {
+      end_play_ = true;
+    }
   }
   return absl::OkStatus();
 }

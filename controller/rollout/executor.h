@@ -89,6 +89,15 @@ struct ResultEvent {
   nlohmann::json result = nlohmann::json::object();
 };
 
+// A play's `tachyon_gate` checked after a batch.
+struct GateEvent {
+  std::string play;
+  int batch = 0;  // 1-based
+  bool ok = false;
+  std::string on_failure;  // pause | abort
+  nlohmann::json result = nlohmann::json::object();
+};
+
 struct HostStats {
   int ok = 0, changed = 0, unreachable = 0, failed = 0, skipped = 0, rescued = 0, ignored = 0;
 };
@@ -111,6 +120,8 @@ class EventSink {
   virtual void OnRecap(const RecapEvent& event) = 0;
   // Warnings and notes Ansible would print ([WARNING]: ...).
   virtual void OnWarning(const std::string& /*message*/) {}
+  // A health gate's verdict (tachyon extension).
+  virtual void OnGate(const GateEvent& /*event*/) {}
 };
 
 struct ExecutorOptions {
@@ -129,6 +140,9 @@ struct ExecutorOptions {
   // (a paused rollout), and returns false to stop the run (an aborted rollout): nothing new
   // starts, running work finishes, and Run() returns kRcAborted. Unset: always go on.
   std::function<bool()> gate;
+  // A play's `tachyon_gate` failed after a batch: `action` is "pause" or "abort". The next
+  // gate() call then blocks or stops. Unset: a failed health gate stops the play.
+  std::function<void(const std::string& action, const std::string& reason)> on_gate_failure;
   // copy/template/script read controller-side files only below this directory (the uploaded
   // bundle); empty: anywhere.
   std::string file_root;

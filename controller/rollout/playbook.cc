@@ -73,7 +73,10 @@ bool IsPlayKeyword(const std::string& k) {
       "fact_path",      "vars_files",          "vars_prompt",   "roles",
       "handlers",       "pre_tasks",           "post_tasks",    "tasks",
       "force_handlers", "max_fail_percentage", "serial",        "strategy",
-      "order"};
+      "order",
+      // tachyon's extension (docs/ROLLOUTS.md); ansible-playbook rejects it ("not a valid
+      // attribute for a Play"), so a gated playbook never runs unguarded by mistake.
+      "tachyon_gate"};
   return (BaseKeywords().count(k) && k != "when") || extra.count(k);
 }
 

@@ -482,5 +482,65 @@ TEST_F(SteeringTest, AbortWithKillEndsTheRunningJob) {
   EXPECT_NE(text.out.find("PLAY RECAP"), std::string::npos) << text;
 }
 
+// tachyon_gate: checked on the controller after each batch; a failure pauses (or aborts) the
+// rollout before the next batch starts.
+TEST_F(RunTest, HealthGatePausesBetweenBatchesUntilItPasses) {
+  const std::string healthy = Path("healthy"), ran = Path("ran");
+  std::string pb = Playbook(R"(
+- hosts: web
+  gather_facts: false
+  serial: 1
+  tachyon_gate:
+    command: test -e )" + healthy +
+                            R"(
+  tasks:
+    - shell: echo {{ inventory_hostname }} >> )" +
+                            ran + R"(
+)");
+  CliResult d = cluster_.Cli({"run", pb, "--detach", "-o", "json"});
+  ASSERT_EQ(d.rc, 0) << d;
+  std::string id = d.JsonLines().at(0).value("rollout_id", "");
+  auto watch = cluster_.StartCli({"rollout", "watch", id, "-o", "json"});
+  size_t cursor = 0;
+  auto gate = watch->WaitStdout(Contains({"\"type\":\"gate\"", "\"batch\":1"}), &cursor);
+  ASSERT_TRUE(gate) << watch->StdoutText();
+  EXPECT_EQ(json::parse(*gate).value("ok", true), false) << *gate;
+  ASSERT_TRUE(
+      watch->WaitStdout(Contains({"rollout_paused", "health gate failed after batch 1"}), &cursor))
+      << watch->StdoutText();
+  EXPECT_EQ(CountLines(ran), 1) << "the second batch waits for the gate";
+  EXPECT_EQ(
+      cluster_.Cli({"rollout", "show", id, "-o", "json"}).JsonLines().at(0).value("state", ""),
+      "paused");
+
+  WriteFile(healthy, "");
+  EXPECT_EQ(cluster_.Cli({"rollout", "resume", id}).rc, 0);
+  ASSERT_EQ(watch->WaitExit(), 0) << watch->StdoutText();
+  EXPECT_EQ(CountLines(ran), 2);
+  EXPECT_NE(watch->StdoutText().find("\"batch\":2,\"ok\":true"), std::string::npos)
+      << watch->StdoutText();
+}
+
+TEST_F(RunTest, HealthGateCanAbort) {
+  const std::string ran = Path("ran");
+  std::string pb = Playbook(R"(
+- hosts: web
+  gather_facts: false
+  serial: 1
+  tachyon_gate:
+    command: /bin/false
+    on_failure: abort
+  tasks:
+    - shell: echo {{ inventory_hostname }} >> )" +
+                            ran + R"(
+)");
+  CliResult r = cluster_.Cli({"run", pb});
+  EXPECT_EQ(r.rc, 99) << r;
+  EXPECT_NE(r.out.find("GATE [after batch 1]"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("[rollout aborted by health gate failed after batch 1]"), std::string::npos)
+      << r;
+  EXPECT_EQ(CountLines(ran), 1);
+}
+
 }  // namespace
 }  // namespace tachyon::itest
