@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -270,14 +271,27 @@ class Executor::Impl {
   json vars_files_ = json::object();
   std::vector<std::string> play_hosts_;
   std::vector<std::string> batch_;  // the `serial` batch running now
-  bool end_play_ = false;
+  // strategy: free runs each host of the batch on a thread of its own, through the whole play:
+  // on such a thread the "batch" is that one host.
+  static thread_local const std::vector<std::string>* t_free_batch_;
+  const std::vector<std::string>& Batch() const {
+    return t_free_batch_ != nullptr ? *t_free_batch_ : batch_;
+  }
+  // throttle under strategy free: hosts inside each throttled task right now.
+  std::mutex throttle_mu_;
+  std::condition_variable throttle_cv_;
+  std::map<const Task*, int> throttle_in_;
+  std::mutex load_mu_;  // include_tasks/include_role load into the playbook one at a time
+  void RunPlayBody(const Play& play, const Scope& scope);
+  std::atomic<bool> end_play_{false};
   std::atomic<bool> aborted_{false};  // the gate said stop
   bool PassGate() {
     if (aborted_) return false;
     if (opts_.gate && !opts_.gate()) aborted_ = true;
     return !aborted_;
   }
-  bool end_batch_ = false;  // meta: end_batch: the rest of this `serial` batch is skipped
+  std::atomic<bool> end_batch_{
+      false};  // meta: end_batch: the rest of this `serial` batch is skipped
   // Keyword maps and task lists made at run time (include_tasks), kept for stable pointers.
   std::deque<std::map<std::string, Keyword>> owned_keywords_;
   std::deque<std::vector<Task>> owned_tasks_;
@@ -318,7 +332,7 @@ class Executor::Impl {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<std::string> out;
     if (end_play_ || end_batch_ || aborted_) return out;
-    for (const auto& h : batch_) {
+    for (const auto& h : Batch()) {
       const HostState& s = hosts_[h];
       if (s.failed || s.unreachable || s.ended) continue;
       if (scope != nullptr && scope->only != nullptr && scope->only->count(h) == 0) continue;
@@ -755,6 +769,37 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
       Emit("Gathering Facts", h, o, false, false);
     }
   }
+  const Keyword* strategy = play.Get("strategy");
+  std::string strategy_name = strategy != nullptr ? JsonToText(strategy->value) : "linear";
+  if (strategy_name == "free") {
+    // Each host runs ahead on its own: up to `forks` hosts at once, each through the whole
+    // play (its handlers included).
+    std::vector<std::string> hosts = ActiveHosts(&scope);
+    std::atomic<size_t> next{0};
+    auto worker = [&]() {
+      for (size_t i = next++; i < hosts.size(); i = next++) {
+        std::vector<std::string> mine = {hosts[i]};
+        t_free_batch_ = &mine;
+        RunPlayBody(play, scope);
+        t_free_batch_ = nullptr;
+      }
+    };
+    size_t n = std::min<size_t>(static_cast<size_t>(std::max(opts_.forks, 1)), hosts.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    return absl::OkStatus();
+  }
+  if (strategy_name != "linear") {
+    std::lock_guard<std::mutex> l(mu_);
+    sink_->OnWarning(absl::StrCat("strategy ", strategy_name,
+                                  " is not supported; using linear (supported: linear, free)"));
+  }
+  RunPlayBody(play, scope);
+  return absl::OkStatus();
+}
+
+void Executor::Impl::RunPlayBody(const Play& play, const Scope& scope) {
   RunTasks(play.pre_tasks, scope);
   RunHandlers();
   for (const auto& ref : play.roles) {
@@ -772,8 +817,9 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
   RunHandlers();
   RunTasks(play.post_tasks, scope);
   RunHandlers();
-  return absl::OkStatus();
 }
+
+thread_local const std::vector<std::string>* Executor::Impl::t_free_batch_ = nullptr;
 
 void Executor::Impl::RunTasks(const std::vector<Task>& tasks, const Scope& scope) {
   for (const Task& task : tasks) {
@@ -843,7 +889,7 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
       RunHandlers();
     } else if (what == "clear_host_errors") {
       std::lock_guard<std::mutex> l(mu_);
-      for (const auto& h : batch_) hosts_[h].failed = false;
+      for (const auto& h : Batch()) hosts_[h].failed = false;
     } else if (what == "end_play" || what == "end_batch") {
       bool end = hosts.empty();
       for (const auto& h : hosts) {
@@ -888,17 +934,30 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
   if (run_once && !hosts.empty()) targets.resize(1);
   std::vector<Outcome> outcomes(targets.size());
   std::atomic<size_t> next{0};
+  int throttle = 0;
+  if (const Keyword* t = Innermost(scope, &task, "throttle")) {
+    throttle = std::atoi(JsonToText(t->value).c_str());
+  }
+  // Under strategy free the hosts are on threads of their own: throttle counts them in.
+  const bool free_throttle = t_free_batch_ != nullptr && throttle > 0;
   auto worker = [&]() {
     for (size_t i = next++; i < targets.size(); i = next++) {
       if (!PassGate()) return;
+      if (free_throttle) {
+        std::unique_lock<std::mutex> l(throttle_mu_);
+        throttle_cv_.wait(l, [&] { return throttle_in_[&task] < throttle; });
+        ++throttle_in_[&task];
+      }
       outcomes[i] = RunTaskOnHost(task, scope, targets[i]);
+      if (free_throttle) {
+        std::lock_guard<std::mutex> l(throttle_mu_);
+        --throttle_in_[&task];
+        throttle_cv_.notify_all();
+      }
     }
   };
   size_t n = std::min<size_t>(static_cast<size_t>(opts_.forks), targets.size());
-  if (const Keyword* t = Innermost(scope, &task, "throttle")) {
-    int throttle = std::atoi(JsonToText(t->value).c_str());
-    if (throttle > 0) n = std::min<size_t>(n, static_cast<size_t>(throttle));
-  }
+  if (throttle > 0) n = std::min<size_t>(n, static_cast<size_t>(throttle));
   if (n <= 1) {
     worker();
   } else {
@@ -1769,7 +1828,9 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
           auto path = ResolveTaskFile(file, ictx);
           if (path.ok()) {
             g.key = *path;
+            std::unique_lock<std::mutex> load_lock(load_mu_);
             auto loaded = LoadTaskFile(*path, ictx, pb_);
+            load_lock.unlock();
             if (loaded.ok()) {
               g.tasks = std::make_shared<std::vector<Task>>(std::move(*loaded));
             } else {
@@ -1791,7 +1852,9 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
           if (pb_->roles.size() >= pb_->roles.capacity()) {
             st = absl::ResourceExhaustedError("too many roles loaded at run time");
           } else {
+            std::unique_lock<std::mutex> load_lock(load_mu_);
             auto idx = LoadRole(spec, play_->base_dir, task.pos, pb_);
+            load_lock.unlock();
             if (idx.ok()) {
               g.role_index = *idx;
               g.key = absl::StrCat("role:", *idx);
@@ -1878,7 +1941,7 @@ void Executor::Impl::RunHandlers() {
       std::vector<std::string> hosts;
       {
         std::lock_guard<std::mutex> l(mu_);
-        for (const auto& h : batch_) {
+        for (const auto& h : Batch()) {
           HostState& s = hosts_[h];
           if ((s.failed && !forced) || s.unreachable || s.ended) continue;
           bool hit = false;

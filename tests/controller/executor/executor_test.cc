@@ -4,6 +4,7 @@
 
 #include "controller/rollout/executor.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,7 +80,7 @@ class FakeTaskRunner : public TaskRunner {
   }
 
   absl::StatusOr<std::optional<JobResult>> AwaitJob(const std::string& jid,
-                                                   absl::Duration max_wait) override {
+                                                    absl::Duration max_wait) override {
     std::unique_lock<std::mutex> l(mu_);
     auto it = jobs_.find(jid);
     if (it == jobs_.end()) return absl::NotFoundError("could not find job");
@@ -87,8 +88,8 @@ class FakeTaskRunner : public TaskRunner {
     if (IsTerminal(it->second.state)) return std::optional<JobResult>(it->second);
     JobState before = it->second.state;
     // Real waiting is bounded: jobs here finish in well under a second.
-    bool changed = cv_.wait_for(l, std::chrono::seconds(10),
-                                [&] { return jobs_[jid].state != before; });
+    bool changed =
+        cv_.wait_for(l, std::chrono::seconds(10), [&] { return jobs_[jid].state != before; });
     if (changed) return std::optional<JobResult>(jobs_[jid]);
     l.unlock();
     if (max_wait != absl::InfiniteDuration()) clock_->AdvanceTo(clock_->Now() + max_wait);
@@ -135,9 +136,13 @@ class FakeTaskRunner : public TaskRunner {
          first.rfind("rsync", 0) == 0) &&
         !std::filesystem::exists(first)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      return JobResult{JobState::kSucceeded,
-                       json{{"changed", true}, {"rc", 0}, {"stdout", "done"}, {"stderr", ""},
-                            {"cmd", cmd}, {"failed", false}, {"msg", ""}}};
+      return JobResult{JobState::kSucceeded, json{{"changed", true},
+                                                  {"rc", 0},
+                                                  {"stdout", "done"},
+                                                  {"stderr", ""},
+                                                  {"cmd", cmd},
+                                                  {"failed", false},
+                                                  {"msg", ""}}};
     }
     char tmpl[] = "/tmp/exec_test_errXXXXXX";
     int fd = mkstemp(tmpl);
@@ -155,8 +160,13 @@ class FakeTaskRunner : public TaskRunner {
     std::remove(tmpl);
     while (!out.empty() && out.back() == '\n') out.pop_back();
     while (!err.empty() && err.back() == '\n') err.pop_back();
-    json r = {{"changed", true}, {"rc", rc},     {"stdout", out}, {"stderr", err},
-              {"cmd", cmd},      {"failed", rc != 0}, {"msg", rc != 0 ? "non-zero return code" : ""}};
+    json r = {{"changed", true},
+              {"rc", rc},
+              {"stdout", out},
+              {"stderr", err},
+              {"cmd", cmd},
+              {"failed", rc != 0},
+              {"msg", rc != 0 ? "non-zero return code" : ""}};
     // The agent's command module splits lines as Ansible's does.
     for (const char* k : {"stdout", "stderr"}) {
       json lines = json::array();
@@ -231,8 +241,8 @@ class ExecutorTest : public ::testing::Test {
     if (!inv.ok()) return -1;
     inventory_ = std::move(*inv);
     opts.clock = &clock_;
-    auto ex = Executor::Create(playbook_.get(), inventory_.get(), &runner_, &sink_,
-                               std::move(opts));
+    auto ex =
+        Executor::Create(playbook_.get(), inventory_.get(), &runner_, &sink_, std::move(opts));
     EXPECT_TRUE(ex.ok()) << ex.status();
     executor_ = std::move(*ex);
     auto rc = executor_->Run();
@@ -284,14 +294,16 @@ TEST_F(ExecutorTest, WhenLoopRegisterShapes) {
   EXPECT_EQ(r["changed"], false);
   EXPECT_EQ(r["skipped"], false);
   ASSERT_EQ(r["results"].size(), 3u);
-  EXPECT_EQ(r["results"][0],
-            (json{{"msg", "i=1"}, {"changed", false}, {"failed", false}, {"item", 1},
-                  {"ansible_loop_var", "item"}}));
+  EXPECT_EQ(r["results"][0], (json{{"msg", "i=1"},
+                                   {"changed", false},
+                                   {"failed", false},
+                                   {"item", 1},
+                                   {"ansible_loop_var", "item"}}));
   EXPECT_EQ(r["results"][2], (json{{"changed", false},
-                                    {"skip_reason", "Conditional result was False"},
-                                    {"skipped", true},
-                                    {"item", 5},
-                                    {"ansible_loop_var", "item"}}));
+                                   {"skip_reason", "Conditional result was False"},
+                                   {"skipped", true},
+                                   {"item", 5},
+                                   {"ansible_loop_var", "item"}}));
   json d = Var("h1", "d");
   EXPECT_EQ(d["msg"], "All items skipped");
   EXPECT_EQ(d["skipped"], true);
@@ -307,8 +319,13 @@ TEST_F(ExecutorTest, WhenLoopRegisterShapes) {
   int items = 0;
   for (const auto& e : sink_.events) items += e["is_item"].get<bool>() ? 1 : 0;
   EXPECT_EQ(items, 3 + 1 + 3);
-  EXPECT_EQ(Stats("h1"), (json{{"ok", 2}, {"changed", 1}, {"unreachable", 0}, {"failed", 0},
-                               {"skipped", 2}, {"rescued", 0}, {"ignored", 0}}));
+  EXPECT_EQ(Stats("h1"), (json{{"ok", 2},
+                               {"changed", 1},
+                               {"unreachable", 0},
+                               {"failed", 0},
+                               {"skipped", 2},
+                               {"rescued", 0},
+                               {"ignored", 0}}));
 }
 
 TEST_F(ExecutorTest, UntilRetriesAttemptsUseTheClock) {
@@ -367,8 +384,13 @@ TEST_F(ExecutorTest, FailedWhenChangedWhenIgnoreErrors) {
   EXPECT_EQ(Var("h1", "b")["failed"], false);
   EXPECT_EQ(Var("h1", "b")["changed"], true);
   // As ansible-playbook counts: Gathering Facts ok; an ignored failure is ok + ignored.
-  EXPECT_EQ(Stats("h1"), (json{{"ok", 3}, {"changed", 1}, {"unreachable", 0}, {"failed", 1},
-                               {"skipped", 0}, {"rescued", 0}, {"ignored", 1}}));
+  EXPECT_EQ(Stats("h1"), (json{{"ok", 3},
+                               {"changed", 1},
+                               {"unreachable", 0},
+                               {"failed", 1},
+                               {"skipped", 0},
+                               {"rescued", 0},
+                               {"ignored", 1}}));
   EXPECT_EQ(sink_.events.back()["status"], "failed");
 }
 
@@ -748,7 +770,8 @@ TEST_F(ExecutorTest, IncludeTasksAndRoleWithLoopAndVars) {
   EXPECT_EQ(Var("h1", "seen"), json::array({"a-x", "b-x", "c-y"}));
   EXPECT_EQ(Var("h2", "seen"), json::array({"a-x", "b-x"}));
   EXPECT_EQ(Var("h2", "from_role"), "default");
-  for (const auto& e : sink_.events) if (e["status"] == "failed") ADD_FAILURE() << e.dump();
+  for (const auto& e : sink_.events)
+    if (e["status"] == "failed") ADD_FAILURE() << e.dump();
 }
 
 // Registered values of controller-side actions, against what ansible-playbook 2.14 registered
@@ -760,8 +783,8 @@ TEST_F(ExecutorTest, ControllerActionsMatchAnsible) {
   EXPECT_EQ(rc, 0);
   std::ifstream in(td + "/oracle_controller_actions.json");
   json expected = json::parse(in);
-  for (const char* k : {"d1", "d2", "d3", "d4", "s1", "s2", "a1", "a2", "a3", "f1", "f2", "l2",
-                        "nl"}) {
+  for (const char* k :
+       {"d1", "d2", "d3", "d4", "s1", "s2", "a1", "a2", "a3", "f1", "f2", "l2", "nl"}) {
     EXPECT_EQ(Var("localhost", k), expected[k]) << k;
   }
   // Async shapes: same keys, job ids and paths normalised.
@@ -801,9 +824,9 @@ TEST_F(ExecutorTest, TaskSemanticsMatchAnsible) {
       for (auto& x : *v) normalize(&x);
     }
   };
-  int rc = RunFile(td + "/oracle_semantics.yml",
-                   "h1 counter=" + (dir_ / "c1").string() + "\nh2 counter=" +
-                       (dir_ / "c2").string() + "\n");
+  int rc =
+      RunFile(td + "/oracle_semantics.yml", "h1 counter=" + (dir_ / "c1").string() +
+                                                "\nh2 counter=" + (dir_ / "c2").string() + "\n");
   EXPECT_EQ(rc, 0);
   for (const char* h : {"h1", "h2"}) {
     json want = expected["registered"][h];
@@ -855,6 +878,43 @@ TEST_F(ExecutorTest, SeedPlaybooks) {
     EXPECT_EQ(rc, wrong_on_purpose || missing_file ? kRcFailedHosts : kRcOk);
     EXPECT_EQ(clock_.advanced() - before, absl::ZeroDuration());
   }
+}
+
+// strategy: free: a host runs ahead on its own. h2's first task can only finish once h1 has
+// reached its second task (a FIFO joins them); under linear this play could never finish.
+TEST_F(ExecutorTest, FreeStrategyLetsHostsRunAhead) {
+  std::string fifo = (dir_ / "join").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rc = RunText(R"(
+- hosts: all
+  strategy: free
+  gather_facts: false
+  tasks:
+    - shell: "{{ 'cat )" +
+                       fifo + R"(' if inventory_hostname == 'h2' else 'true' }}"
+      register: first
+    - shell: "{{ 'echo hello > )" +
+                       fifo + R"(' if inventory_hostname == 'h1' else 'true' }}"
+    - set_fact: {done: true}
+)",
+                   "h1\nh2\n");
+  EXPECT_EQ(rc, kRcOk);
+  EXPECT_EQ(Var("h2", "first")["stdout"], "hello");
+  EXPECT_EQ(Var("h1", "done"), true);
+  EXPECT_EQ(Var("h2", "done"), true);
+  EXPECT_EQ(Stats("h1")["ok"], 3);
+}
+
+TEST_F(ExecutorTest, UnknownStrategyWarnsAndRunsLinear) {
+  int rc = RunText(
+      "- hosts: all\n  strategy: host_pinned\n  gather_facts: false\n  tasks:\n"
+      "    - set_fact: {x: 1}\n",
+      "h1\n");
+  EXPECT_EQ(rc, kRcOk);
+  EXPECT_EQ(Var("h1", "x"), 1);
+  bool warned = false;
+  for (const auto& w : sink_.warnings) warned |= w.find("host_pinned") != std::string::npos;
+  EXPECT_TRUE(warned);
 }
 
 }  // namespace
