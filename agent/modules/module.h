@@ -96,5 +96,8 @@ std::unique_ptr<Module> MakePackageModule();
 std::unique_ptr<Module> MakeAptModule();
 std::unique_ptr<Module> MakeDnfModule();
 std::unique_ptr<Module> MakeYumModule();
+std::unique_ptr<Module> MakeServiceModule();
+std::unique_ptr<Module> MakeSystemdModule();
+std::unique_ptr<Module> MakeSystemdServiceModule();
 
 }  // namespace tachyon::modules

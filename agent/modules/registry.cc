@@ -15,10 +15,11 @@ using Registry = std::map<std::string, std::unique_ptr<Module>, std::less<>>;
 const Registry& GetRegistry() {
   static const Registry* registry = [] {
     auto* r = new Registry;
-    for (auto make : {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule,
-                      &MakeScriptModule, &MakeCopyModule, &MakeFileModule, &MakeStatModule,
-                      &MakeLineInFileModule, &MakeSetupModule, &MakeWaitForModule,
-                      &MakePackageModule, &MakeAptModule, &MakeDnfModule, &MakeYumModule}) {
+    for (auto make :
+         {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule, &MakeScriptModule,
+          &MakeCopyModule, &MakeFileModule, &MakeStatModule, &MakeLineInFileModule,
+          &MakeSetupModule, &MakeWaitForModule, &MakePackageModule, &MakeAptModule, &MakeDnfModule,
+          &MakeYumModule, &MakeServiceModule, &MakeSystemdModule, &MakeSystemdServiceModule}) {
       std::unique_ptr<Module> m = make();
       std::string name(m->Name());
       (*r)[name] = std::move(m);

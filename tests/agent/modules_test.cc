@@ -84,7 +84,8 @@ TEST(ModuleRegistryTest, Lookup) {
   EXPECT_EQ(FindModule("nope"), nullptr);
   EXPECT_THAT(ModuleNames(),
               ElementsAre("apt", "command", "copy", "dnf", "file", "lineinfile", "package", "ping",
-                          "raw", "script", "setup", "shell", "stat", "wait_for", "yum"));
+                          "raw", "script", "service", "setup", "shell", "stat", "systemd",
+                          "systemd_service", "wait_for", "yum"));
 }
 
 TEST(ModuleValidateTest, CommandArguments) {
