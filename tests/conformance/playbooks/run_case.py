@@ -27,8 +27,10 @@ before comparing, and nothing else:
     `_ansible_item_label`, which is loop_control.label, when it differs from the item),
     `warnings`, `deprecations`;
   - timestamps and durations: start/end/stop (datetime strings), delta (duration strings),
+    pause's "Paused for N seconds" (Ansible measures it),
     elapsed (uri/wait_for seconds), atime/mtime/ctime, HTTP date/last_modified headers;
-  - job ids (`ansible_job_id` and every occurrence of one), `results_file`, and `attempts` in
+  - job ids (`ansible_job_id` and every occurrence of one), `results_file` (and `erased`, the same
+    path, from async_status cleanup), and `attempts` in
     results that carry a job id (how many async_status polls a job needed depends on timing);
   - paths: the side's scratch dir -> <WORK>, the playbook dir (tachyon: the controller's copy of
     the uploaded directory, STATE/rollouts/ID/bundle) -> <PLAYBOOK_DIR>, Ansible's
@@ -72,6 +74,7 @@ INTERNAL_KEYS = ('invocation', 'warnings', 'deprecations', 'exception')
 DATETIME = re.compile(r'^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$')
 DURATION = re.compile(r'^-?\d+:\d{2}:\d{2}(\.\d+)?$')
 BACKUP = re.compile(r'\.\d+\.\d{4}-\d{2}-\d{2}@\d{2}:\d{2}:\d{2}~')
+PAUSED = re.compile(r'^Paused for [\d.]+ (seconds|minutes)$')  # pause's measured duration
 HTTP_DATE = re.compile(r'^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$')
 
 
@@ -315,6 +318,9 @@ class Normaliser:
             self.subs.append((re.compile(re.escape(path) + r'(?![\w.-])'), dirs[path]))
         # A module's private temp dir inside Ansible's remote temp (random per task).
         self.subs.append((re.compile(r'<TMP>/ansible-tmp-[\d.]+-\d+-\d+'), '<TMP>'))
+        # A module's temp copy of its source on the host (copy/template `src`): Ansible's is
+        # TMP/ansible-tmp-*/source, tachyon's DEST_DIR/.tachyon_tmpNAME.XXXXXX.
+        self.subs.append((re.compile(r'^\S*/\.tachyon_tmp[^/]*$'), '<TMP>/source'))
         # tachyon's copy of the playbook directory: the uploaded bundle is the playbook dir.
         self.subs.append((re.compile(r'<CONTROLLER_STATE>/rollouts/[^/]+/bundle(?![\w.-])'),
                           '<PLAYBOOK_DIR>'))
@@ -371,6 +377,8 @@ class Normaliser:
             return '<ELAPSED>'
         if k in ('atime', 'mtime', 'ctime') and isinstance(x, (int, float)):
             return '<TIME>'
+        if k == 'stdout' and isinstance(x, str) and PAUSED.match(x):
+            return PAUSED.sub(r'Paused for <DURATION> \1', x)
         if k in ('date', 'last_modified') and isinstance(x, str) and HTTP_DATE.match(x):
             return '<TIME>'
         if k == 'inode' and isinstance(x, int):
@@ -379,7 +387,7 @@ class Normaliser:
             return '<PORT>'
         if k == 'ansible_job_id' and isinstance(x, str) and x:
             return '<JID>'
-        if k == 'results_file' and isinstance(x, str):
+        if k in ('results_file', 'erased') and isinstance(x, str):
             return '<RESULTS_FILE>'
         return self.value(x)
 
@@ -577,6 +585,11 @@ def main():
             for e in t_events:
                 print('T', json.dumps(t_norm.event(e) if e.get('type') == 'result' else e,
                                       sort_keys=True))
+        if os.environ.get('TPC_SAVE_DIR'):  # for offline analysis: both raw event streams
+            with open(os.path.join(os.environ['TPC_SAVE_DIR'], name + '.json'), 'w') as f:
+                json.dump({'case': case, 'case_dir': case_dir, 'port': port, 'a': a_events,
+                           'a_paths': a_paths, 't': t_events, 't_paths': t_paths, 't_rc': t_rc,
+                           'a_rc': a_rc}, f)
         if opts.side == 'tachyon':
             print(t_err)
             print(f'{name}: tachyon run rc {t_rc}, {len(t_events)} events')
