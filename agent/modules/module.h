@@ -99,5 +99,6 @@ std::unique_ptr<Module> MakeYumModule();
 std::unique_ptr<Module> MakeServiceModule();
 std::unique_ptr<Module> MakeSystemdModule();
 std::unique_ptr<Module> MakeSystemdServiceModule();
+std::unique_ptr<Module> MakeUriModule();
 
 }  // namespace tachyon::modules

@@ -19,7 +19,8 @@ const Registry& GetRegistry() {
          {&MakeCommandModule, &MakeShellModule, &MakePingModule, &MakeRawModule, &MakeScriptModule,
           &MakeCopyModule, &MakeFileModule, &MakeStatModule, &MakeLineInFileModule,
           &MakeSetupModule, &MakeWaitForModule, &MakePackageModule, &MakeAptModule, &MakeDnfModule,
-          &MakeYumModule, &MakeServiceModule, &MakeSystemdModule, &MakeSystemdServiceModule}) {
+          &MakeYumModule, &MakeServiceModule, &MakeSystemdModule, &MakeSystemdServiceModule,
+          &MakeUriModule}) {
       std::unique_ptr<Module> m = make();
       std::string name(m->Name());
       (*r)[name] = std::move(m);

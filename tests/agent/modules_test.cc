@@ -85,7 +85,7 @@ TEST(ModuleRegistryTest, Lookup) {
   EXPECT_THAT(ModuleNames(),
               ElementsAre("apt", "command", "copy", "dnf", "file", "lineinfile", "package", "ping",
                           "raw", "script", "service", "setup", "shell", "stat", "systemd",
-                          "systemd_service", "wait_for", "yum"));
+                          "systemd_service", "uri", "wait_for", "yum"));
 }
 
 TEST(ModuleValidateTest, CommandArguments) {
