@@ -114,6 +114,16 @@ class CommandModule : public Module {
     }
 
     r["changed"] = true;
+    if (CheckMode(a)) {
+      // Ansible 2.14: not run; with creates/removes it reports the change it would make.
+      r["msg"] = "Command would have run if not in check mode";
+      r["rc"] = 0;
+      if (!a.contains("creates") && !a.contains("removes")) {
+        r["skipped"] = true;
+        r["changed"] = false;
+      }
+      return Skipped(std::move(p));
+    }
     ExecPlan exec;
     if (shell_) {
       std::string executable = StrArg(a, "executable").value_or("/bin/sh");

@@ -49,6 +49,22 @@ TEST(RawModuleTest, RunsThroughTheShell) {
             "_raw_params, executable.");
 }
 
+TEST(CommandModuleTest, CheckModeDoesNotRun) {
+  // ansible (check_mode: true): command touch x -> {"changed": false, "rc": 0, "msg": "Command
+  // would have run if not
+  //  in check mode", "skipped": true, ...}
+  Json r = RunModule("command", {{"cmd", "touch /nonexistent/x"}, {"_ansible_check_mode", true}});
+  EXPECT_EQ(r["skipped"], true);
+  EXPECT_EQ(r["changed"], false);
+  EXPECT_EQ(r["msg"], "Command would have run if not in check mode");
+  EXPECT_EQ(r["rc"], 0);
+  EXPECT_EQ(r["cmd"], (Json{"touch", "/nonexistent/x"}));
+  Json with_creates = RunModule(
+      "shell", {{"cmd", "exit 1"}, {"creates", "/nonexistent/y"}, {"_ansible_check_mode", true}});
+  EXPECT_EQ(with_creates["changed"], true);
+  EXPECT_FALSE(with_creates.contains("skipped"));
+}
+
 class ScriptModuleTest : public ::testing::Test {
  protected:
   Json Args(const std::string& rest) {
