@@ -2,8 +2,10 @@
 // step by step. Patterns are Python `re` patterns run by std::regex (see py_regex.h for the
 // differences); each line is searched without its "\n", which gives Python's `$` behaviour.
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <memory>
 #include <regex>
 #include <string>
@@ -292,7 +294,13 @@ class LineInFileModule : public InlineModule {
         if (!b.ok()) return Fail(std::string(b.status().message()));
         backup = *b;
       }
-      absl::StatusOr<std::string> tmp = ReplaceFile(path, absl::StrJoin(lines, ""));
+      // Like Ansible's write_changes, the file a symlink points to is what gets replaced.
+      std::string target = path;
+      if (char* real = realpath(path.c_str(), nullptr)) {
+        target = real;
+        std::free(real);
+      }
+      absl::StatusOr<std::string> tmp = ReplaceFile(target, absl::StrJoin(lines, ""));
       if (!tmp.ok()) return Fail(std::string(tmp.status().message()));
     }
     nlohmann::json r = {{"changed", changed}, {"msg", msg}, {"backup", backup}};

@@ -496,6 +496,13 @@ TEST_F(ModuleFilesTest, LineInFileErrorsAndCreate) {
           {{"path", f}, {"regexp", "^(?P<k>y)$"}, {"line", "\\g<k>=1"}, {"backrefs", true}})["msg"],
       "line replaced");
   EXPECT_EQ(Slurp(f), "x\ny=1\n");
+  // Through a symlink the target is edited and the link stays.
+  ASSERT_EQ(symlink(f.c_str(), (dir_ / "link").c_str()), 0);
+  EXPECT_EQ(RunModule("lineinfile", {{"path", dir_ / "link"}, {"line", "z"}})["changed"], true);
+  EXPECT_EQ(Slurp(f), "x\ny=1\nz\n");
+  struct stat st;
+  ASSERT_EQ(lstat((dir_ / "link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
 }
 
 }  // namespace
