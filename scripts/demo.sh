@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The demo: builds tachyon, makes a PKI in a scratch directory, starts a controller and three
 # local agents (web01, web02, db01), streams the event log live while it runs ad-hoc async jobs
-# across them, then stops everything it started.
+# across them, then runs a zero-downtime rolling deploy (examples/rolling-deploy) with
+# `tachyon run`, lists the rollouts, and stops everything it started.
+#   SKIP_DEPS=1   don't check for (or install) Debian packages
+#   BUILD_DIR=D   build in (and run from) D instead of ./build
+#   SKIP_BUILD=1  use the binaries in BUILD_DIR as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-scripts/deps.sh
-echo "== building (first time: several minutes; ccache makes it quick afterwards)"
-TARGETS="tachyon tachyon-controller tachyon-agent" scripts/build.sh build >/dev/null
+[[ ${SKIP_DEPS:-0} == 1 ]] || scripts/deps.sh
+BIN=${BUILD_DIR:-$ROOT/build}
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  echo "== building (first time: several minutes; ccache makes it quick afterwards)"
+  TARGETS="tachyon tachyon-controller tachyon-agent" scripts/build.sh "$BIN" >/dev/null
+fi
 
-BIN=$ROOT/build
 T=$BIN/controller/cli/tachyon
 WORK=$(mktemp -d /tmp/tachyon-demo.XXXXXX)
 PIDS=()
@@ -49,8 +55,9 @@ export TACHYON_CONTROLLER=127.0.0.1:$PORT TACHYON_CA=$WORK/pki/ca.crt \
   TACHYON_CERT=$WORK/pki/admin.crt TACHYON_KEY=$WORK/pki/admin.key
 
 say "live event stream (tachyon events -f) — lines prefixed with 'event |'"
-$T events -f | sed -u 's/^/  event | /' &
-PIDS+=($!)
+$T events -f > >(sed -u 's/^/  event | /') &
+EVENTS_PID=$!
+PIDS+=($EVENTS_PID)
 
 say "three agents dial out to the controller"
 for a in web01 web02 db01; do
@@ -83,4 +90,21 @@ $T job cleanup "$J"
 say "the last events, as JSON lines (tachyon events -o json --since N)"
 $T events -o json | tail -n 3
 
-say "demo finished; stopping the controller, agents and the event stream"
+# The playbook part: the event stream would interleave with the playbook's own output.
+kill "$EVENTS_PID" 2>/dev/null || true
+wait "$EVENTS_PID" 2>/dev/null || true
+
+say "a zero-downtime rolling deploy: tachyon run examples/rolling-deploy/site.yml"
+echo "(serial: 1 — drain from the load balancer, deploy, async restart, async_status until up,"
+echo " health check, back into the load balancer; the scripts keep their state in $WORK/rolling-deploy)"
+mkdir -p "$WORK/rolling-deploy"
+start=$(date +%s%N)
+$T run examples/rolling-deploy/site.yml -i examples/rolling-deploy/inventory.ini \
+  -e demo_dir="$WORK/rolling-deploy" || echo "(tachyon run exited $?)"
+echo "wall time: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+echo "load balancer state: $(cat "$WORK/rolling-deploy/lb/backends" | paste -sd ' ' -)"
+
+say "tachyon rollout ls   (rollouts live in the controller; 'rollout show ID' / 'rollout watch ID')"
+$T rollout ls
+
+say "demo finished; stopping the controller and agents"
