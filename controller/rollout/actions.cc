@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace tachyon::rollout {
@@ -43,9 +44,10 @@ absl::StatusOr<json> RunDebug(const json& args, const tmpl::Context& ctx, int ve
     absl::StatusOr<json> rendered;
     if (var.is_string()) {
       const std::string& name = var.get_ref<const std::string&>();
-      // Ansible templates with convert_bare: a bare name is looked up as an expression.
-      rendered = tmpl::IsPossiblyTemplate(name) ? tmpl::RenderValue(name, ctx)
-                                                : tmpl::EvalExpression(name, ctx);
+      // Ansible templates with convert_bare: a bare expression becomes "{{ expr }}", rendered
+      // with the usual rules ("{{ n }}" naming a number stays one; "{{ l | length }}" is text).
+      rendered = tmpl::RenderValue(
+          tmpl::IsPossiblyTemplate(name) ? name : absl::StrCat("{{ ", name, " }}"), ctx);
     } else {
       rendered = tmpl::RenderDeep(var, ctx);
     }
@@ -74,8 +76,9 @@ absl::StatusOr<json> RunSetFact(const json& rendered_args) {
   json facts = json::object();
   if (!rendered_args.is_object() || rendered_args.empty()) {
     return json{{"failed", true},
-                {"msg", "No key/value pairs provided, at least one is required for this action "
-                        "to succeed"},
+                {"msg",
+                 "No key/value pairs provided, at least one is required for this action "
+                 "to succeed"},
                 {"changed", false}};
   }
   for (const auto& [k, v] : rendered_args.items()) {
@@ -92,8 +95,8 @@ absl::StatusOr<json> RunAssert(const json& args, const tmpl::Context& ctx) {
   json fail_msg = args.contains("fail_msg") ? args["fail_msg"]
                   : args.contains("msg")    ? args["msg"]
                                             : json("Assertion failed");
-  json success_msg = args.contains("success_msg") ? args["success_msg"]
-                                                  : json("All assertions passed");
+  json success_msg =
+      args.contains("success_msg") ? args["success_msg"] : json("All assertions passed");
   ASSIGN_OR_RETURN(fail_msg, tmpl::RenderDeep(fail_msg, ctx));
   ASSIGN_OR_RETURN(success_msg, tmpl::RenderDeep(success_msg, ctx));
   json thats = args["that"];
@@ -134,8 +137,8 @@ std::string AsyncResultsFile(const std::string& jid) { return "~/.ansible_async/
 
 json AsyncStartedResult(const std::string& jid) {
   // Ansible's async_wrapper reports `failed: 0` (an int) here, and the start is `changed`.
-  return json{{"ansible_job_id", jid}, {"changed", true},  {"failed", 0},
-              {"finished", 0},         {"started", 1},     {"results_file", AsyncResultsFile(jid)}};
+  return json{{"ansible_job_id", jid}, {"changed", true}, {"failed", 0},
+              {"finished", 0},         {"started", 1},    {"results_file", AsyncResultsFile(jid)}};
 }
 
 json AsyncRunningResult(const std::string& jid) {

@@ -125,6 +125,11 @@ json ErrorResult(const absl::Status& st) {
 // Jinja block ("{{ a.b }}" with its spaces) inside one token: blocks are swapped for
 // placeholders while ParseModuleArgs splits, then put back.
 absl::StatusOr<json> ParseFreeForm(const std::string& module, const std::string& raw) {
+  // `include_vars: vars/x.yml`: a bare file name is the action's _raw_params, as parse_kv
+  // leaves it.
+  if (module == "include_vars" && raw.find('=') == std::string::npos) {
+    return json{{"_raw_params", std::string(absl::StripAsciiWhitespace(raw))}};
+  }
   std::vector<std::string> blocks;
   std::string masked;
   size_t i = 0;
@@ -243,7 +248,8 @@ class Executor::Impl {
     json host_facts = json::object();  // set_fact and registered variables
     bool failed = false;
     bool unreachable = false;
-    bool ended = false;  // meta: end_host / end_play
+    bool ended = false;      // meta: end_host / end_play
+    bool processed = false;  // has a result: only those appear in the recap, as in Ansible
     HostStats stats;
     std::set<std::string> notified;
   };
@@ -370,6 +376,19 @@ class Executor::Impl {
   void Emit(const std::string& task_name, const std::string& host, const Outcome& o, bool item,
             bool no_log);
   void Count(HostState* s, const Outcome& o, bool has_rescue);
+  // A meta task whose `when` was false: Ansible reports it skipped (and counts nothing).
+  void SkippedMeta(const std::string& task_name, const std::string& host, const std::string& what,
+                   const std::string& reason_tail) {
+    Outcome o;
+    o.status = "skipped";
+    o.result =
+        json{{"msg",
+              what == "end_host" ? "end_host conditional evaluated to false" + reason_tail : what},
+             {"skipped", true},
+             {"skip_reason", what + " conditional evaluated to False" + reason_tail}};
+    std::lock_guard<std::mutex> l(mu_);
+    Emit(task_name, host, o, false, false);
+  }
 };
 
 bool Executor::Impl::TagsSelected(const std::set<std::string>& tags) const {
@@ -542,6 +561,7 @@ absl::StatusOr<bool> Executor::Impl::KeywordBool(const Keyword* kw, const json& 
 }
 
 void Executor::Impl::Count(HostState* s, const Outcome& o, bool has_rescue) {
+  s->processed = true;
   if (o.status == "skipped") {
     s->stats.skipped++;
   } else if (o.status == "unreachable") {
@@ -603,6 +623,7 @@ absl::StatusOr<int> Executor::Impl::Run() {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& h : order) {
+      if (!hosts_[h].processed) continue;
       recap.hosts[h] = hosts_[h].stats;
       any_failed |= hosts_[h].stats.failed > 0;
       any_unreachable |= hosts_[h].stats.unreachable > 0;
@@ -859,7 +880,10 @@ void Executor::Impl::RunBlock(const Task& block, const Scope& scope) {
       std::lock_guard<std::mutex> l(mu_);
       for (const auto& h : failed) hosts_[h].failed = false;
     }
-    RunTasks(block.rescue, inner);
+    // Only the hosts that failed in the block run its rescue.
+    Scope rescue = inner;
+    rescue.only = std::make_shared<const std::set<std::string>>(failed.begin(), failed.end());
+    RunTasks(block.rescue, rescue);
   }
   // `always` runs for every host that entered the block, failed or not; hosts failed before
   // it stay failed afterwards.
@@ -873,7 +897,11 @@ void Executor::Impl::RunBlock(const Task& block, const Scope& scope) {
       }
     }
   }
-  if (!block.always.empty()) RunTasks(block.always, inner);
+  if (!block.always.empty()) {
+    Scope always = inner;
+    always.only = std::make_shared<const std::set<std::string>>(hosts.begin(), hosts.end());
+    RunTasks(block.always, always);
+  }
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& h : still_failed) hosts_[h].failed = true;
 }
@@ -891,12 +919,17 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
       std::lock_guard<std::mutex> l(mu_);
       for (const auto& h : Batch()) hosts_[h].failed = false;
     } else if (what == "end_play" || what == "end_batch") {
+      // Ansible's linear strategy runs these once, for the first host: its `when` decides.
       bool end = hosts.empty();
-      for (const auto& h : hosts) {
-        json vars = ComposeVars(h, scope, &task);
+      if (!hosts.empty()) {
+        json vars = ComposeVars(hosts[0], scope, &task);
         const Keyword* when = Innermost(scope, &task, "when");
         auto ok = when ? EvalWhen(when->value, vars) : absl::StatusOr<bool>(true);
-        end |= ok.ok() && *ok;
+        end = ok.ok() && *ok;
+        if (ok.ok() && !*ok) {
+          SkippedMeta(name, hosts[0], what,
+                      what == "end_play" ? ", continuing play" : ", continuing current batch");
+        }
       }
       std::lock_guard<std::mutex> l(mu_);
       if (end && what == "end_play") end_play_ = true;
@@ -906,6 +939,9 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
         json vars = ComposeVars(h, scope, &task);
         const Keyword* when = Innermost(scope, &task, "when");
         auto ok = when ? EvalWhen(when->value, vars) : absl::StatusOr<bool>(true);
+        if (ok.ok() && !*ok && what == "end_host") {
+          SkippedMeta(name, h, what, ", continuing execution for " + h);
+        }
         if (!ok.ok() || !*ok) continue;
         std::lock_guard<std::mutex> l(mu_);
         if (what == "end_host") {
@@ -1084,6 +1120,7 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
         }
         r[loop_var] = item;  // Ansible stores the item under the loop_var's name
         r["ansible_loop_var"] = loop_var;
+        if (ivars.contains("ansible_loop")) r["ansible_loop"] = ivars["ansible_loop"];
         if (!index_var.empty()) {
           r[index_var] = index;
           r["ansible_index_var"] = index_var;
@@ -1447,6 +1484,7 @@ absl::StatusOr<json> Executor::Impl::ExecuteOnce(const Task& task, const Scope& 
       return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::LocalTimeZone());
     };
     return json{{"changed", false},
+                {"failed", false},
                 {"delta", static_cast<int64_t>(duration)},
                 {"echo", echo},
                 {"rc", 0},
@@ -1476,7 +1514,8 @@ absl::StatusOr<json> Executor::Impl::ExecuteOnce(const Task& task, const Scope& 
     if (args.contains("name")) facts = json{{JsonToText(args["name"]), *loaded}};
     return json{{"ansible_facts", facts},
                 {"ansible_included_var_files", json::array({path})},
-                {"changed", false}};
+                {"changed", false},
+                {"failed", false}};
   }
   if (a == "async_status") {
     ASSIGN_OR_RETURN(json args, rendered_args());
@@ -1714,6 +1753,17 @@ absl::StatusOr<json> Executor::Impl::RunAgentModule(const Task& task, const Scop
     }
   }
   bool failed = done.state != JobState::kSucceeded || IsFailed(done.result);
+  if (async_secs > 0 && done.state == JobState::kTimedOut) {
+    // Ansible's poll loop gives up at `async` seconds with the last status it saw.
+    json last = AsyncRunningResult(jid);
+    last.erase("changed");
+    last.erase("failed");
+    return json{{"failed", true},
+                {"changed", false},
+                {"msg", absl::StrCat("async task did not complete within the requested time - ",
+                                     async_secs, "s")},
+                {"async_result", last}};
+  }
   if (async_secs > 0) {
     json r = AsyncFinishedResult(jid, done.result, failed,
                                  done.state == JobState::kTimedOut
@@ -1930,26 +1980,47 @@ void Executor::Impl::RunHandlers() {
     for (const auto& h : rs.role->handlers) handlers.emplace_back(&h, rs);
   }
   for (const auto& h : play_->handlers) handlers.emplace_back(&h, base);
+  // A notification names a handler or a `listen` topic: it is resolved to every handler it
+  // reaches (so two handlers listening to one topic both run), then consumed.
+  std::vector<std::vector<std::string>> names(handlers.size());
+  for (size_t i = 0; i < handlers.size(); ++i) {
+    const Task* handler = handlers[i].first;
+    names[i].push_back(handler->name);
+    if (const Keyword* listen = handler->Get("listen")) {
+      json l = listen->value.is_array() ? listen->value : json::array({listen->value});
+      for (const auto& n : l) names[i].push_back(JsonToText(n));
+    }
+  }
+  std::vector<std::set<std::string>> pending(handlers.size());  // hosts per handler
+  auto resolve = [&] {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& h : Batch()) {
+      HostState& s = hosts_[h];
+      for (const auto& n : s.notified) {
+        for (size_t i = 0; i < handlers.size(); ++i) {
+          if (!n.empty() && std::find(names[i].begin(), names[i].end(), n) != names[i].end()) {
+            pending[i].insert(h);
+          }
+        }
+      }
+      s.notified.clear();
+    }
+  };
+  resolve();
   for (int round = 0; round < 16; ++round) {
     bool ran = false;
-    for (const auto& [handler, scope] : handlers) {
-      std::vector<std::string> names = {handler->name};
-      if (const Keyword* listen = handler->Get("listen")) {
-        json l = listen->value.is_array() ? listen->value : json::array({listen->value});
-        for (const auto& n : l) names.push_back(JsonToText(n));
-      }
+    for (size_t i = 0; i < handlers.size(); ++i) {
+      const auto& [handler, scope] = handlers[i];
       std::vector<std::string> hosts;
       {
         std::lock_guard<std::mutex> l(mu_);
         for (const auto& h : Batch()) {
-          HostState& s = hosts_[h];
+          const HostState& s = hosts_[h];
+          if (!pending[i].count(h)) continue;
           if ((s.failed && !forced) || s.unreachable || s.ended) continue;
-          bool hit = false;
-          for (const auto& n : names) {
-            if (!n.empty() && s.notified.erase(n) > 0) hit = true;
-          }
-          if (hit) hosts.push_back(h);
+          hosts.push_back(h);
         }
+        pending[i].clear();
       }
       if (hosts.empty()) continue;
       ran = true;
@@ -1958,11 +2029,12 @@ void Executor::Impl::RunHandlers() {
       } else {
         RunTaskOnHosts(*handler, scope, hosts);
       }
+      resolve();  // handlers may notify others: later ones run in this pass
     }
     if (!ran) break;
   }
   std::lock_guard<std::mutex> l(mu_);
-  for (auto& [h, s] : hosts_) s.notified.clear();
+  for (const auto& h : Batch()) hosts_[h].notified.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
