@@ -31,7 +31,8 @@ It also compares, with run_case.compare, per host the `-o json` result events (s
 and the recap (counters and exit code). case.json:
   {"args": [...], "rc": N, "inventory": "inventory.ini", "agents": [...],
    "allow": [...], "tachyon_rc": {...}}        as in run_case.py, plus
-  {"host_order": bool, "shuffle": bool          (batches compared as host sets: a permutation),
+  {"host_order": bool, "shuffle": bool   (batches compared by size and task sequences, and all
+                                          batches' hosts as a sorted list: a permutation),
    "expect": {"batches": [[host, ...], ...], "concurrency": {TASK: N}}}
 `expect` is checked on the Ansible side first (so that a case demonstrably tests what it says).
 Exit: 0 same, 1 a difference (each printed), 77 skipped (no ansible-playbook / no tachyon run).
@@ -106,8 +107,15 @@ def structure(ivs, case):
         hosts = {}
         for iv in bivs:
             hosts.setdefault(iv['host'], []).append(iv['task'])
-        name = ','.join(sorted(marker.split(','))) if shuffle else marker
-        out['batches'].append({'batch': name, 'hosts': hosts})
+        name = marker
+        if shuffle:  # which hosts share a batch is random: keep sizes and task sequences
+            name = f'batch{k + 1}'
+            out['batches'].append({'size': len(hosts), 'tasks': sorted(hosts.values())})
+            out.setdefault('hosts', []).extend(hosts)
+        else:
+            out['batches'].append({'batch': name, 'hosts': hosts})
+        if shuffle and k + 1 == len(batches):
+            out['hosts'].sort()
         if k + 1 < len(batches):
             nxt = batches[k + 1][1]
             if max(iv['end'] for iv in bivs) > min(iv['start'] for iv in nxt):
@@ -142,7 +150,7 @@ def check_expect(case, st):
     exp = case.get('expect', {})
     problems = []
     if 'batches' in exp:
-        got = [sorted(b['hosts']) for b in st['batches']]
+        got = [sorted(b.get('hosts', [])) for b in st['batches']]
         want = [sorted(b) for b in exp['batches']]
         if got != want:
             problems.append(f'batches {got}, expected {want}')
