@@ -65,6 +65,9 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
     pf->set_cpu_count(f.cpu_count);
     pf->set_memory_mb(f.memory_mb);
     for (const auto& ip : f.ip_addresses) pf->add_ip_addresses(ip);
+    std::string all =
+        AnsibleFacts(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (all.size() <= kMaxFactsBytes) h->set_ansible_facts_json(std::move(all));
     for (const auto& jid : engine_->KnownJobs()) h->add_known_jids(jid);
     Enqueue(std::move(hello));
     StartRead(&in_);

@@ -205,6 +205,16 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                             {"memtotal_mb", f.memory_mb()},
                             {"all_ipv4_addresses", nlohmann::json::array()}};
     for (const auto& ip : f.ip_addresses()) facts["all_ipv4_addresses"].push_back(ip);
+    // The full set, by their names without the "ansible_" prefix (as ansible_facts holds them).
+    if (!hello.ansible_facts_json().empty() &&
+        hello.ansible_facts_json().size() <= kMaxFactsBytes) {
+      auto all = nlohmann::json::parse(hello.ansible_facts_json(), nullptr, false);
+      if (all.is_object()) {
+        for (auto& [k, v] : all.items()) {
+          facts[k.rfind("ansible_", 0) == 0 ? k.substr(8) : k] = v;
+        }
+      }
+    }
     h.facts_json = facts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
     v1::ControllerMessage welcome;

@@ -777,7 +777,12 @@ absl::Status Executor::Impl::RunBatch(const Play& play) {
             {"msg", absl::StrCat("Failed to connect to the host: no agent connected for ", h)}};
       } else {
         o.status = "ok";
-        o.result = json{{"ansible_facts", facts}, {"changed", false}};
+        // setup's shape: every fact under its "ansible_" name.
+        json shown = json::object();
+        for (const auto& [k, v] : facts.items()) {
+          shown[k.rfind("ansible_", 0) == 0 ? k : "ansible_" + k] = v;
+        }
+        o.result = json{{"ansible_facts", shown}, {"changed", false}, {"failed", false}};
       }
       std::lock_guard<std::mutex> l(mu_);
       HostState& st = hosts_[h];
