@@ -291,6 +291,17 @@ class Executor::Impl {
   void RunPlayBody(const Play& play, const Scope& scope);
   std::atomic<bool> end_play_{false};
   std::atomic<bool> aborted_{false};  // the gate said stop
+  double max_fail_pct_ = -1;          // the play's max_fail_percentage (-1: none)
+  // Ansible's linear strategy checks max_fail_percentage after every task: past it, the rest of
+  // the batch stops (and the play ends after the batch).
+  void CheckMaxFailPercentage(const Scope& scope) {
+    if (max_fail_pct_ < 0 || scope.has_rescue || t_free_batch_ != nullptr) return;
+    std::lock_guard<std::mutex> l(mu_);
+    if (batch_.empty()) return;
+    int failed = 0;
+    for (const auto& h : batch_) failed += hosts_[h].failed || hosts_[h].unreachable ? 1 : 0;
+    if (100.0 * failed / batch_.size() > max_fail_pct_) end_batch_ = true;
+  }
   bool PassGate() {
     if (aborted_) return false;
     if (opts_.gate && !opts_.gate()) aborted_ = true;
@@ -376,6 +387,16 @@ class Executor::Impl {
   void Emit(const std::string& task_name, const std::string& host, const Outcome& o, bool item,
             bool no_log);
   void Count(HostState* s, const Outcome& o, bool has_rescue);
+  // The host a task's facts go to under `delegate_facts: true` (its rendered delegate_to), or
+  // "" when they stay with the host that ran it.
+  std::string DelegatedFactsHost(const Task& task, const Scope& scope, const json& vars) {
+    const Keyword* df = Innermost(scope, &task, "delegate_facts");
+    const Keyword* d = Innermost(scope, &task, "delegate_to");
+    if (df == nullptr || d == nullptr || !Truthy(df->value)) return "";
+    tmpl::Context ctx = MakeContext(&vars);
+    auto target = tmpl::RenderDeep(d->value, ctx);
+    return target.ok() ? JsonToText(*target) : "";
+  }
   // A meta task whose `when` was false: Ansible reports it skipped (and counts nothing).
   void SkippedMeta(const std::string& task_name, const std::string& host, const std::string& what,
                    const std::string& reason_tail) {
@@ -508,7 +529,16 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
   v["ansible_verbosity"] = opts_.verbosity;
   v["ansible_play_hosts_all"] = play_hosts_;
   v["ansible_play_hosts"] = PlayHostsActive();
-  v["ansible_play_batch"] = ActiveHosts();
+  {
+    // The whole batch, also under strategy free (where a thread's Batch() is its one host).
+    std::lock_guard<std::mutex> l(mu_);
+    json batch = json::array();
+    for (const auto& h : batch_) {
+      const HostState& s = hosts_[h];
+      if (!s.failed && !s.unreachable && !s.ended) batch.push_back(h);
+    }
+    v["ansible_play_batch"] = batch;
+  }
   v["play_hosts"] = v["ansible_play_batch"];
   v["ansible_play_name"] = PlayName(*play_);
   v["playbook_dir"] = play_->base_dir;
@@ -721,10 +751,11 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
       sizes.push_back(n <= 0 ? static_cast<int>(play_hosts_.size()) : n);
     }
   }
-  double max_fail_pct = -1;
+  max_fail_pct_ = -1;
   if (const Keyword* m = play.Get("max_fail_percentage")) {
-    max_fail_pct = std::atof(JsonToText(m->value).c_str());
+    max_fail_pct_ = std::atof(JsonToText(m->value).c_str());
   }
+  const double max_fail_pct = max_fail_pct_;
   size_t pos = 0, batch_no = 0;
   while (pos < play_hosts_.size() || (pos == 0 && play_hosts_.empty())) {
     size_t n = play_hosts_.size();
@@ -862,6 +893,7 @@ void Executor::Impl::RunTasks(const std::vector<Task>& tasks, const Scope& scope
       continue;
     }
     RunTaskOnHosts(task, scope, ActiveHosts(&scope));
+    CheckMaxFailPercentage(scope);
   }
 }
 
@@ -1007,12 +1039,16 @@ void Executor::Impl::RunTaskOnHosts(const Task& task, const Scope& scope,
     for (auto& t : threads) t.join();
   }
   if (run_once && !outcomes.empty() && !aborted_) {
+    const Keyword* df = Innermost(scope, &task, "delegate_facts");
+    const bool delegates_facts =
+        df != nullptr && Truthy(df->value) && Innermost(scope, &task, "delegate_to") != nullptr;
     std::lock_guard<std::mutex> l(mu_);
     const Keyword* reg = task.Get("register");
     for (size_t i = 1; i < hosts.size(); ++i) {
       HostState& s = hosts_[hosts[i]];
       if (reg != nullptr) s.host_facts[JsonToText(reg->value)] = outcomes[0].result;
-      if (task.action == "set_fact" && outcomes[0].result.contains("ansible_facts")) {
+      if (task.action == "set_fact" && outcomes[0].result.contains("ansible_facts") &&
+          !delegates_facts) {
         Merge(&s.host_facts, outcomes[0].result["ansible_facts"]);
       }
     }
@@ -1195,12 +1231,15 @@ Executor::Impl::Outcome Executor::Impl::RunTaskOnHost(const Task& task, const Sc
     out.status = IsChanged(r) ? "changed" : "ok";
   }
   // Register, set facts, notify handlers, update host state and stats.
+  const std::string delegated_facts = DelegatedFactsHost(task, scope, vars);
   {
     std::lock_guard<std::mutex> l(mu_);
     HostState& s = hosts_[host];
     if (!register_as.empty()) s.host_facts[register_as] = r;
     if (!has_loop && task.action == "set_fact" && !IsFailed(r) && r.contains("ansible_facts")) {
-      Merge(&s.host_facts, r["ansible_facts"]);
+      // delegate_facts: the facts belong to the host the task was delegated to.
+      Merge(delegated_facts.empty() ? &s.host_facts : &hosts_[delegated_facts].host_facts,
+            r["ansible_facts"]);
     }
     if (!has_loop && task.action == "include_vars" && !IsFailed(r) && r.contains("ansible_facts")) {
       Merge(&s.include_vars, r["ansible_facts"]);
