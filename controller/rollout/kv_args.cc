@@ -4,7 +4,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 #include "common/module_names.h"
 
 namespace tachyon::rollout {
@@ -18,51 +19,189 @@ const std::set<std::string>& RawParamOptions() {
   return *kSet;
 }
 
+// ansible.parsing.quoting.unquote.
 std::string Unquote(const std::string& s) {
-  if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
+  if (s.size() > 1 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front() &&
+      s[s.size() - 2] != '\\') {
     return s.substr(1, s.size() - 2);
   }
   return s;
 }
 
+// splitter._get_quote_state: the quote still open after `token`, given the one open before.
+char QuoteState(const std::string& token, char quote) {
+  for (size_t i = 0; i < token.size(); ++i) {
+    char c = token[i];
+    if ((c == '"' || c == '\'') && (i == 0 || token[i - 1] != '\\')) {
+      if (quote) {
+        if (c == quote) quote = 0;
+      } else {
+        quote = c;
+      }
+    }
+  }
+  return quote;
+}
+
+// Python's str.count (non-overlapping).
+int Count(const std::string& s, const std::string& sub) {
+  int n = 0;
+  for (size_t p = s.find(sub); p != std::string::npos; p = s.find(sub, p + sub.size())) ++n;
+  return n;
+}
+
+// splitter._count_jinja2_blocks.
+int JinjaDepth(const std::string& token, int depth, const char* open, const char* close) {
+  int o = Count(token, open);
+  int c = Count(token, close);
+  if (o != c) {
+    depth += o - c;
+    if (depth < 0) depth = 0;
+  }
+  return depth;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// splitter._decode_escapes: \\ \' \" \a \b \f \n \r \t \v, \xHH, \uHHHH, \UHHHHHHHH (not \N{..}).
+std::string DecodeEscapes(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out.push_back(s[i]);
+      continue;
+    }
+    char e = s[i + 1];
+    static const std::string kSimple = "\\'\"abfnrtv";
+    static const std::string kValue = "\\'\"\a\b\f\n\r\t\v";
+    size_t simple = kSimple.find(e);
+    if (simple != std::string::npos) {
+      out.push_back(kValue[simple]);
+      ++i;
+      continue;
+    }
+    size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : e == 'U' ? 8 : 0;
+    bool hex = digits > 0 && i + 2 + digits <= s.size();
+    for (size_t k = 0; hex && k < digits; ++k) {
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(s[i + 2 + k]))) hex = false;
+    }
+    if (hex) {
+      uint32_t cp = static_cast<uint32_t>(std::stoul(s.substr(i + 2, digits), nullptr, 16));
+      if (cp <= 0x10FFFF) {
+        AppendUtf8(cp, &out);
+        i += 1 + digits;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// splitter.join_args: tokens rejoined with one space, except after a kept newline.
+std::string JoinArgs(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty() && out.back() != '\n') out.push_back(' ');
+    out += p;
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> SplitArgs(const std::string& args) {
-  std::vector<std::string> out;
-  std::string cur;
+  // A port of ansible.parsing.splitter.split_args (ansible-core 2.14): lines are split on
+  // '\n' and then on single spaces; runs of spaces and the line breaks are kept on the token
+  // before them, so that join_args gives the original text back; quotes and Jinja blocks
+  // hold tokens together; a lone '\' ends a line without its newline. Where Ansible raises
+  // IndexError (leading spaces or newlines), the leading whitespace is dropped instead.
+  std::vector<std::string> params;
+  std::vector<std::string> items = absl::StrSplit(args, '\n');
   char quote = 0;
-  bool in_token = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    char c = args[i];
-    if (quote) {
-      cur.push_back(c);
-      if (c == '\\' && i + 1 < args.size()) {
-        cur.push_back(args[++i]);
-      } else if (c == quote) {
-        quote = 0;
+  bool inside_quotes = false;
+  int print_depth = 0, block_depth = 0, comment_depth = 0;
+  for (size_t itemidx = 0; itemidx < items.size(); ++itemidx) {
+    std::vector<std::string> tokens = absl::StrSplit(items[itemidx], ' ');
+    bool line_continuation = false;
+    for (size_t idx = 0; idx < tokens.size(); ++idx) {
+      const std::string& token = tokens[idx];
+      if (token.empty() && idx != 0) {
+        if (!params.empty()) params.back() += ' ';
+        continue;
       }
-      continue;
+      if (token == "\\" && !inside_quotes) {
+        line_continuation = true;
+        continue;
+      }
+      bool was_inside_quotes = inside_quotes;
+      quote = QuoteState(token, quote);
+      inside_quotes = quote != 0;
+      bool appended = false;
+      const bool in_jinja = print_depth || block_depth || comment_depth;
+      if (inside_quotes && !was_inside_quotes && !in_jinja) {
+        params.push_back(token);
+        appended = true;
+      } else if (in_jinja || inside_quotes || was_inside_quotes) {
+        if (params.empty()) params.emplace_back();
+        if (idx == 0 && was_inside_quotes) {
+          params.back() += token;
+        } else if (tokens.size() > 1) {
+          params.back() += (idx > 0 ? " " : "") + token;
+        } else {
+          params.back() += "\n" + token;
+        }
+        appended = true;
+      }
+      int prev = print_depth;
+      print_depth = JinjaDepth(token, print_depth, "{{", "}}");
+      if (print_depth != prev && !appended) {
+        params.push_back(token);
+        appended = true;
+      }
+      prev = block_depth;
+      block_depth = JinjaDepth(token, block_depth, "{%", "%}");
+      if (block_depth != prev && !appended) {
+        params.push_back(token);
+        appended = true;
+      }
+      prev = comment_depth;
+      comment_depth = JinjaDepth(token, comment_depth, "{#", "#}");
+      if (comment_depth != prev && !appended) {
+        params.push_back(token);
+        appended = true;
+      }
+      if (!(print_depth || block_depth || comment_depth) && !inside_quotes && !appended &&
+          !token.empty()) {
+        params.push_back(token);
+      }
     }
-    if (c == '"' || c == '\'') {
-      quote = c;
-      cur.push_back(c);
-      in_token = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_token) {
-        out.push_back(cur);
-        cur.clear();
-        in_token = false;
-      }
-    } else {
-      cur.push_back(c);
-      in_token = true;
+    if (items.size() > 1 && itemidx != items.size() - 1 && !line_continuation &&
+        !params.empty()) {
+      params.back() += '\n';
     }
   }
-  if (quote) {
-    return absl::InvalidArgumentError(absl::StrCat("unbalanced quotes in arguments: ", args));
+  if (print_depth || block_depth || comment_depth || inside_quotes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "failed at splitting arguments, either an unbalanced jinja2 block or quotes: ", args));
   }
-  if (in_token) out.push_back(cur);
-  return out;
+  return params;
 }
 
 absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const std::string& args) {
@@ -77,27 +216,48 @@ absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const 
     }
     return j;
   }
-  auto tokens = SplitArgs(trimmed);
+  // parse_kv(args, check_raw=free_form), on the text as written: line breaks and runs of
+  // spaces inside the free-form part stay as they are (a `shell: |` block keeps its lines).
+  auto tokens = SplitArgs(args);
   if (!tokens.ok()) return tokens.status();
   const bool free_form = IsFreeFormModule(module);
   std::vector<std::string> raw;
-  for (const auto& tok : *tokens) {
-    auto eq = tok.find('=');
-    bool is_kv = eq != std::string::npos && eq > 0 && tok[0] != '"' && tok[0] != '\'';
-    if (is_kv) {
-      std::string key = tok.substr(0, eq);
-      if (!free_form || RawParamOptions().count(key)) {
-        out[key] = Unquote(tok.substr(eq + 1));
-        continue;
+  for (const auto& orig : *tokens) {
+    std::string x = DecodeEscapes(orig);
+    if (x.find('=') == std::string::npos) {
+      raw.push_back(orig);
+      continue;
+    }
+    // The first '=' after position 0 that is not escaped by a backslash.
+    size_t pos = 0;
+    while (true) {
+      pos = x.find('=', pos + 1);
+      if (pos == std::string::npos || x[pos - 1] != '\\') break;
+    }
+    if (pos == std::string::npos) {
+      std::string unescaped;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (x[i] == '\\' && i + 1 < x.size() && x[i + 1] == '=') continue;
+        unescaped.push_back(x[i]);
       }
+      raw.push_back(unescaped);
+      continue;
     }
-    if (!free_form) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("module '", module, "' takes key=value arguments; '", tok, "' is not one"));
+    std::string key = x.substr(0, pos);
+    if (free_form && !RawParamOptions().count(key)) {
+      raw.push_back(orig);
+      continue;
     }
-    raw.push_back(tok);
+    out[std::string(absl::StripAsciiWhitespace(key))] =
+        Unquote(std::string(absl::StripAsciiWhitespace(x.substr(pos + 1))));
   }
-  if (!raw.empty()) out["_raw_params"] = absl::StrJoin(raw, " ");
+  if (!raw.empty()) {
+    if (!free_form) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "module '", module, "' takes key=value arguments; '", raw.front(), "' is not one"));
+    }
+    out["_raw_params"] = JoinArgs(raw);
+  }
   return out;
 }
 

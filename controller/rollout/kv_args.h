@@ -15,7 +15,8 @@ namespace tachyon::rollout {
 // "a=1 b='x y'" -> {"a":"1","b":"x y"}. A string starting with '{' is taken as JSON.
 absl::StatusOr<nlohmann::json> ParseModuleArgs(const std::string& module, const std::string& args);
 
-// Splits on whitespace outside quotes, keeping the quotes (Ansible's split_args).
+// Ansible's split_args: splits on spaces and line breaks outside quotes and Jinja blocks,
+// keeping the quotes, and keeping runs of spaces and line breaks on the token before them.
 absl::StatusOr<std::vector<std::string>> SplitArgs(const std::string& args);
 
 }  // namespace tachyon::rollout
