@@ -141,21 +141,29 @@ class CommandModule : public Module {
   }
 
   nlohmann::json Finish(const Prepared& prepared, const ProcessOutcome& outcome) const override {
+    if (outcome.exec_errno != 0) {
+      // run_command's `except OSError` when Popen raises: fail_json(rc=errno, stdout=b'',
+      // stderr=b'', msg=str(e), cmd=_clean_args(args)): nothing ran, so changed is false and
+      // there is no start/end/delta; cmd is the argv (expanded, with the shell's `-c` for
+      // shell) joined with shlex.quote.
+      std::vector<std::string> quoted;
+      for (const std::string& w : prepared.exec->argv) quoted.push_back(ShellQuote(w));
+      nlohmann::json r = {{"changed", false},
+                          {"failed", true},
+                          {"rc", outcome.exec_errno},
+                          {"stdout", ""},
+                          {"stderr", ""},
+                          {"cmd", absl::StrJoin(quoted, " ")},
+                          {"msg", OsErrorText(outcome.exec_errno, prepared.exec->argv.front())}};
+      AddOutputLines(&r);
+      return r;
+    }
     nlohmann::json r = prepared.result;
     bool strip = r.value("_strip", true);
     r.erase("_strip");
     r["start"] = FormatPythonDatetime(outcome.start);
     r["end"] = FormatPythonDatetime(outcome.end);
     r["delta"] = FormatPythonTimedelta(outcome.elapsed);
-    if (outcome.exec_errno != 0) {
-      // What run_command reports when Popen raises: rc is the errno, msg the OSError text.
-      const std::string& program = prepared.exec->argv.front();
-      r["rc"] = outcome.exec_errno;
-      r["msg"] = OsErrorText(outcome.exec_errno, program);
-      r["failed"] = true;
-      AddOutputLines(&r);
-      return r;
-    }
     std::string out = SanitizeUtf8(outcome.stdout_data, outcome.stdout_truncated);
     std::string err = SanitizeUtf8(outcome.stderr_data, outcome.stderr_truncated);
     if (strip) {

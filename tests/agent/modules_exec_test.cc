@@ -65,6 +65,31 @@ TEST(CommandModuleTest, CheckModeDoesNotRun) {
   EXPECT_FALSE(with_creates.contains("skipped"));
 }
 
+TEST(CommandModuleTest, MissingBinaryAsRunCommandOSError) {
+  // ansible localhost -c local -m command -a "/nonexistent/binary 'a b' \$HOME" -o ->
+  // {"changed": false, "cmd": "/nonexistent/binary 'a b' /root", "msg": "[Errno 2] No such file
+  //  or directory: b'/nonexistent/binary'", "rc": 2, "stderr": "", "stderr_lines": [],
+  //  "stdout": "", "stdout_lines": []}   (failed; no start/end/delta)
+  setenv("TACHYON_TEST_HOME", "/root", 1);
+  Json r = RunModule("command", {{"_raw_params", "/nonexistent/binary 'a b' $TACHYON_TEST_HOME"}});
+  EXPECT_EQ(r, (Json{{"changed", false},
+                     {"failed", true},
+                     {"cmd", "/nonexistent/binary 'a b' /root"},
+                     {"msg", "[Errno 2] No such file or directory: b'/nonexistent/binary'"},
+                     {"rc", 2},
+                     {"stderr", ""},
+                     {"stderr_lines", Json::array()},
+                     {"stdout", ""},
+                     {"stdout_lines", Json::array()}}));
+  unsetenv("TACHYON_TEST_HOME");
+  // shell with a missing executable: the argv is [executable, -c, command].
+  Json s = RunModule("shell", {{"_raw_params", "echo hi"}, {"executable", "/nonexistent/sh"}});
+  EXPECT_EQ(s["cmd"], "/nonexistent/sh -c 'echo hi'");
+  EXPECT_EQ(s["msg"], "[Errno 2] No such file or directory: b'/nonexistent/sh'");
+  EXPECT_EQ(s["changed"], false);
+  EXPECT_FALSE(s.contains("start"));
+}
+
 class ScriptModuleTest : public ::testing::Test {
  protected:
   Json Args(const std::string& rest) {
