@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -34,26 +35,30 @@ bool Inside(const std::string& path, const std::string& root) {
 std::vector<std::string> ControllerSearchPath(const std::string& subdir, const Role* role,
                                               const std::string& task_file,
                                               const std::string& play_base_dir) {
-  std::vector<std::string> out;
-  auto add = [&](const std::string& dir) {
-    if (dir.empty()) return;
-    for (const auto& d : out) {
-      if (d == dir) return;
-    }
-    out.push_back(dir);
-  };
-  if (role != nullptr) {
-    add(absl::StrCat(role->path, "/", subdir));
-    add(role->path);
-    add(absl::StrCat(role->path, "/tasks/", subdir));
-    add(absl::StrCat(role->path, "/tasks"));
-  }
+  // Ansible's Task.get_search_path (the role's path, then the task file's directory unless
+  // already there), expanded as DataLoader.path_dwim_relative_stack does: each path with
+  // `subdir` then without, and the play's base dir (subdir, then itself) always last. Nothing
+  // is deduplicated: Ansible's "Searched in" list repeats a directory when it appears twice
+  // (a play task in the playbook's own directory lists base/files, base, base/files, base).
+  std::vector<std::string> paths;
+  if (role != nullptr && !role->path.empty()) paths.push_back(role->path);
+  std::string task_dir;
   if (!task_file.empty()) {
-    add(absl::StrCat(DirName(task_file), "/", subdir));
-    add(DirName(task_file));
+    task_dir = DirName(task_file);
+  } else if (role != nullptr && !role->path.empty()) {
+    task_dir = absl::StrCat(role->path, "/tasks");
+  } else {
+    task_dir = play_base_dir;
   }
-  add(absl::StrCat(play_base_dir, "/", subdir));
-  add(play_base_dir);
+  if (!task_dir.empty() && std::find(paths.begin(), paths.end(), task_dir) == paths.end()) {
+    paths.push_back(task_dir);
+  }
+  if (!play_base_dir.empty()) paths.push_back(play_base_dir);
+  std::vector<std::string> out;
+  for (const auto& dir : paths) {
+    out.push_back(absl::StrCat(dir, "/", subdir));
+    out.push_back(dir);
+  }
   return out;
 }
 
@@ -64,6 +69,8 @@ absl::StatusOr<std::string> FindControllerFile(const std::string& name,
   if (!name.empty() && name[0] == '/') {
     tried.push_back(name);
   } else {
+    // Also for `src: files/x` (DIR/files/files/x first): path_dwim_relative_stack means to
+    // skip DIR/files then, but compares bytes with str, so under Python 3 it never does.
     for (const auto& dir : search) tried.push_back(absl::StrCat(dir, "/", name));
   }
   std::string real_root = root.empty() ? "" : RealPath(root);
@@ -81,8 +88,10 @@ absl::StatusOr<std::string> FindControllerFile(const std::string& name,
     }
     return candidate;
   }
-  return absl::NotFoundError(absl::StrCat("Could not find or access '", name, "'\nSearched in:\n\t",
-                                          absl::StrJoin(tried, "\n\t"),
+  // AnsibleFileNotFound's message; an absolute name has no "Searched in" list.
+  std::string searched =
+      name[0] == '/' ? "" : absl::StrCat("\nSearched in:\n\t", absl::StrJoin(tried, "\n\t"));
+  return absl::NotFoundError(absl::StrCat("Could not find or access '", name, "'", searched,
                                           " on the Ansible Controller.\nIf you are using a "
                                           "module and expect the file to exist on the remote, "
                                           "see the remote_src option"));
