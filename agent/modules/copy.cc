@@ -174,7 +174,7 @@ class CopyModule : public InlineModule {
       }
       if (check) {
         r["changed"] = true;
-        if (want_diff) r["diff"] = nlohmann::json::array({content_diff});
+        r["diff"] = want_diff ? nlohmann::json::array({content_diff}) : nlohmann::json::array();
         return r;
       }
       std::string backup_file;
@@ -198,7 +198,9 @@ class CopyModule : public InlineModule {
       r["src"] = *tmp;
       if (!backup_file.empty()) r["backup_file"] = backup_file;
       AddPathInfo(dest, &r);
-      if (want_diff) r["diff"] = nlohmann::json::array({content_diff});
+      // The copy action starts its result with diff: [] and adds the content diff only in
+      // diff mode; the copy module's own result has no diff.
+      r["diff"] = want_diff ? nlohmann::json::array({content_diff}) : nlohmann::json::array();
       return r;
     }
 
@@ -212,7 +214,8 @@ class CopyModule : public InlineModule {
     r["dest"] = dest;
     r["path"] = dest;
     AddPathInfo(dest, &r);
-    if (want_diff) r["diff"] = diff;
+    // The file module's diff, which it always returns.
+    r["diff"] = diff;
     return r;
   }
 

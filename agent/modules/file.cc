@@ -3,12 +3,15 @@
 // for absent/file/directory, `dest` (and `src`) for touch/link/hard, plus the path's info
 // (uid, gid, owner, group, mode, state, size). Check mode computes `changed` without acting.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -50,6 +53,58 @@ std::string PathState(const std::string& path) {
   if (S_ISDIR(st.st_mode)) return "directory";
   if (st.st_nlink > 1) return "hard";
   return "file";
+}
+
+// file.py's initial_diff: {before: {path}, after: {path}}, with the states when they differ
+// and, for a directory about to be removed, what it holds (os.walk order: each directory's
+// subdirectories then its files, top-down, in readdir order).
+void WalkList(const std::string& dir, nlohmann::json* dirs, nlohmann::json* files) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> subdirs;
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string full = dir + "/" + name;
+    struct stat st;
+    // os.walk sorts with DirEntry.is_dir(), which follows symlinks, but only descends into
+    // real directories (followlinks=False).
+    if (::stat(full.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      dirs->push_back(full);
+      struct stat lst;
+      if (::lstat(full.c_str(), &lst) == 0 && S_ISDIR(lst.st_mode)) subdirs.push_back(full);
+    } else {
+      files->push_back(full);
+    }
+  }
+  ::closedir(d);
+  for (const auto& sub : subdirs) WalkList(sub, dirs, files);
+}
+
+nlohmann::json InitialDiff(const std::string& path, const std::string& state,
+                           const std::string& prev) {
+  nlohmann::json diff = {{"before", {{"path", path}}}, {"after", {{"path", path}}}};
+  if (prev != state) {
+    diff["before"]["state"] = prev;
+    diff["after"]["state"] = state;
+    if (state == "absent" && prev == "directory") {
+      nlohmann::json dirs = nlohmann::json::array(), files = nlohmann::json::array();
+      WalkList(path, &dirs, &files);
+      diff["before"]["path_content"] = {{"directories", dirs}, {"files", files}};
+    }
+  }
+  return diff;
+}
+
+double NowSeconds() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double StatSeconds(const struct timespec& ts) {
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 nlohmann::json Failure(const std::string& msg, const std::string& path) {
@@ -127,7 +182,9 @@ class FileModule : public InlineModule {
 
   static nlohmann::json Absent(const std::string& path, const std::string& prev, bool check) {
     nlohmann::json r = {{"changed", prev != "absent"}, {"path", path}, {"state", "absent"}};
-    if (prev == "absent" || check) return r;
+    if (prev == "absent") return r;
+    r["diff"] = InitialDiff(path, "absent", prev);
+    if (check) return r;
     absl::Status st = prev == "directory" ? RemoveTree(path) : absl::OkStatus();
     if (prev != "directory" && ::unlink(path.c_str()) != 0) {
       st = absl::InternalError(OsErrorTextStr(errno, path));
@@ -163,16 +220,29 @@ class FileModule : public InlineModule {
       AddPathInfo(path, &r);
       return r;
     }
-    return Attributes(target, attrs, follow, check, "path");
+    nlohmann::json diff = InitialDiff(target, "file", target_state);
+    return Attributes(target, attrs, follow, check, "path", &diff);
   }
 
   static nlohmann::json Directory(const nlohmann::json& a, const std::string& path,
                                   const std::string& prev, const FileAttrs& attrs, bool follow,
                                   bool check) {
     bool changed = false;
+    std::string target = path;
+    std::string target_prev = prev;
+    if (prev == "link" && follow) {
+      if (char* real = realpath(path.c_str(), nullptr)) {
+        target = real;
+        std::free(real);
+        target_prev = PathState(target);
+      }
+    }
+    nlohmann::json diff = InitialDiff(target, "directory", target_prev);
     if (prev == "absent") {
       changed = true;
-      if (check) return {{"changed", true}, {"path", path}, {"state", "absent"}};
+      if (check) {
+        return {{"changed", true}, {"path", path}, {"state", "absent"}, {"diff", diff}};
+      }
       // Each missing component is created and gets the attributes, as Ansible does.
       std::string cur = path[0] == '/' ? "" : ".";
       size_t pos = 0;
@@ -187,7 +257,7 @@ class FileModule : public InlineModule {
                                       " as requested: ", OsErrorTextStr(errno, cur)),
                          path);
         }
-        absl::StatusOr<bool> c = ApplyFileAttrs(cur, attrs, follow, false, nullptr);
+        absl::StatusOr<bool> c = ApplyFileAttrs(cur, attrs, follow, false, &diff);
         if (!c.ok()) return FileAttrFailure(c.status(), path);
       }
     } else if (prev != "directory" && !(prev == "link" && follow && IsDirectory(path))) {
@@ -201,8 +271,13 @@ class FileModule : public InlineModule {
       if (!rs.error.ok()) return FileAttrFailure(rs.error, path);
       changed |= rs.changed;
     }
-    nlohmann::json r = Attributes(path, attrs, follow, check, "path");
-    if (!r.value("failed", false)) r["changed"] = r["changed"].get<bool>() || changed;
+    // The attributes were set on each new directory above (noted in the diff).
+    nlohmann::json r = Attributes(path, attrs, follow, check, "path",
+                                  prev == "absent" ? nullptr : &diff);
+    if (!r.value("failed", false)) {
+      r["changed"] = r["changed"].get<bool>() || changed;
+      r["diff"] = diff;
+    }
     return r;
   }
 
@@ -211,6 +286,7 @@ class FileModule : public InlineModule {
     if (check) {
       nlohmann::json r = {{"changed", true}, {"dest", path}};
       AddPathInfo(path, &r);
+      if (prev != "absent") r["diff"] = InitialDiff(path, "touch", prev);
       return r;
     }
     if (prev == "absent") {
@@ -220,16 +296,34 @@ class FileModule : public InlineModule {
                        path);
       }
       ::close(fd);
-    } else if (::utimensat(AT_FDCWD, path.c_str(), nullptr, follow ? 0 : AT_SYMLINK_NOFOLLOW) !=
-               0) {
-      return Failure(
-          absl::StrCat("Error while touching existing target: ", OsErrorTextStr(errno, path)),
-          path);
     }
-    absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, follow, false, nullptr);
+    // As execute_touch: the attributes, then update_timestamp_for_file with 'now', whose diff
+    // has the previous times (stat, float seconds) and the time it set (time.time()).
+    nlohmann::json diff = InitialDiff(path, "touch", prev);
+    absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, follow, false, &diff);
     if (!c.ok()) return FileAttrFailure(c.status(), path);
+    struct stat before;
+    bool have_before = ::stat(path.c_str(), &before) == 0;
+    double now = NowSeconds();
+    if (::utimensat(AT_FDCWD, path.c_str(), nullptr, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
+      return Failure(absl::StrCat("Error while updating modification or access time: ",
+                                  OsErrorTextStr(errno, path)),
+                     path);
+    }
+    if (have_before) {
+      double mtime = StatSeconds(before.st_mtim), atime = StatSeconds(before.st_atim);
+      if (mtime != now) {
+        diff["before"]["mtime"] = mtime;
+        diff["after"]["mtime"] = now;
+      }
+      if (atime != now) {
+        diff["before"]["atime"] = atime;
+        diff["after"]["atime"] = now;
+      }
+    }
     nlohmann::json r = {{"changed", true}, {"dest", path}};
     AddPathInfo(path, &r);
+    r["diff"] = diff;
     return r;
   }
 
@@ -246,6 +340,7 @@ class FileModule : public InlineModule {
         nlohmann::json r = {{"changed", false}, {"dest", path}};
         r["src"] = n >= 0 ? nlohmann::json(std::string(buf, static_cast<size_t>(n))) : nullptr;
         AddPathInfo(path, &r);
+        r["diff"] = InitialDiff(path, "link", prev);
         return r;
       }
       return Failure(
@@ -267,12 +362,19 @@ class FileModule : public InlineModule {
     }
     bool changed = false;
     bool replace = false;
+    nlohmann::json diff = InitialDiff(path, hard ? "hard" : "link", prev);
     if (prev == "absent") {
       changed = true;
-    } else if (!hard && prev == "link") {
+    } else if (prev == "link") {
+      // A link replaced by another link (or by a hard link): the diff shows both targets.
       char buf[PATH_MAX];
       ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
-      if (n < 0 || std::string(buf, static_cast<size_t>(n)) != *src) changed = replace = true;
+      std::string old = n >= 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      if (n < 0 || old != *src) {
+        changed = replace = true;
+        diff["before"]["src"] = old;
+        diff["after"]["src"] = *src;
+      }
     } else if (hard && (prev == "hard" || prev == "file")) {
       struct stat a_st, b_st;
       bool same = ::stat(path.c_str(), &a_st) == 0 && ::stat(src->c_str(), &b_st) == 0 &&
@@ -317,20 +419,21 @@ class FileModule : public InlineModule {
     if (!check || prev != "absent") {
       bool exists = PathState(path) != "absent";
       if (exists) {
-        absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, hard, check, nullptr);
+        absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, hard, check, &diff);
         if (!c.ok()) return FileAttrFailure(c.status(), path);
         changed |= *c;
       }
     }
     nlohmann::json r = {{"changed", changed}, {"dest", path}, {"src", *src}};
     AddPathInfo(path, &r);
+    r["diff"] = diff;
     return r;
   }
 
   // Sets the attributes and reports the path's info under `key` ("path" or "dest").
   static nlohmann::json Attributes(const std::string& path, const FileAttrs& attrs, bool follow,
-                                   bool check, const char* key) {
-    absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, follow, check, nullptr);
+                                   bool check, const char* key, nlohmann::json* diff) {
+    absl::StatusOr<bool> c = ApplyFileAttrs(path, attrs, follow, check, diff);
     if (!c.ok()) {
       nlohmann::json r = FileAttrFailure(c.status(), path);
       AddPathInfo(path, &r);
@@ -338,6 +441,7 @@ class FileModule : public InlineModule {
     }
     nlohmann::json r = {{"changed", *c}, {key, path}};
     AddPathInfo(path, &r);
+    if (diff != nullptr) r["diff"] = *diff;
     return r;
   }
 };

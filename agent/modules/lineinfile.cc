@@ -318,7 +318,8 @@ class LineInFileModule : public InlineModule {
         r["msg"] = msg;
       }
     }
-    if (DiffMode(a)) r["diff"] = nlohmann::json::array({diff, attr_diff});
+    // Always there, as in Ansible: out of diff mode the content before/after are "".
+    r["diff"] = nlohmann::json::array({diff, attr_diff});
     return r;
   }
 };

@@ -73,8 +73,11 @@ TEST_F(ModuleFilesTest, CopyContentLikeAnsible) {
   //  "gid": 0, "group": "root", "md5sum": "9dd4e461268c8034f5c8564e155c67a6", "mode": "0644",
   //  "owner": "root", "size": 1, "src": ..., "state": "file", "uid": 0}
   Json r = RunModule("copy", {{"content", "x"}, {"dest", dest}, {"mode", "0644"}});
-  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "checksum", "dest", "gid", "group", "md5sum",
-                                            "mode", "owner", "size", "src", "state", "uid"));
+  // (ansible-playbook with the json callback, not in diff mode, also shows "diff": [])
+  EXPECT_THAT(Keys(r),
+              UnorderedElementsAre("changed", "checksum", "dest", "diff", "gid", "group", "md5sum",
+                                   "mode", "owner", "size", "src", "state", "uid"));
+  EXPECT_EQ(r["diff"], Json::array());
   EXPECT_EQ(r["changed"], true);
   EXPECT_EQ(r["checksum"], "11f6ad8ec52a2984abaafd7c3b516503785c2072");
   EXPECT_EQ(r["md5sum"], "9dd4e461268c8034f5c8564e155c67a6");
@@ -89,8 +92,11 @@ TEST_F(ModuleFilesTest, CopyContentLikeAnsible) {
   // ansible (second run): {"changed": false, "checksum": ..., "dest", "gid", "group", "mode",
   //  "owner", "path", "size", "state": "file", "uid"}
   Json again = RunModule("copy", {{"content", "x"}, {"dest", dest}, {"mode", "0644"}});
-  EXPECT_THAT(Keys(again), UnorderedElementsAre("changed", "checksum", "dest", "gid", "group",
-                                                "mode", "owner", "path", "size", "state", "uid"));
+  // plus the file module's diff (json callback): {"after": {"path"}, "before": {"path"}}
+  EXPECT_THAT(Keys(again),
+              UnorderedElementsAre("changed", "checksum", "dest", "diff", "gid", "group", "mode",
+                                   "owner", "path", "size", "state", "uid"));
+  EXPECT_EQ(again["diff"], (Json{{"before", {{"path", dest}}}, {"after", {{"path", dest}}}}));
   EXPECT_EQ(again["changed"], false);
   EXPECT_EQ(again["path"], dest);
 }
@@ -220,9 +226,13 @@ TEST_F(ModuleFilesTest, FileDirectoryLikeAnsible) {
   // ansible: file path=/tmp/ora/t/d state=directory mode=0755 -> {"changed": true, "gid": 0,
   //  "group": "root", "mode": "0755", "owner": "root", "path": ..., "size": 4096,
   //  "state": "directory", "uid": 0}; the second run the same with changed false.
+  // The json callback also shows "diff": {"after": {"path", "state": "directory"},
+  //  "before": {"path", "state": "absent"}} (in and out of diff mode).
   Json r = RunModule("file", {{"path", d}, {"state", "directory"}, {"mode", "0755"}});
-  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "gid", "group", "mode", "owner", "path",
-                                            "size", "state", "uid"));
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "diff", "gid", "group", "mode", "owner",
+                                            "path", "size", "state", "uid"));
+  EXPECT_EQ(r["diff"], (Json{{"before", {{"path", d}, {"state", "absent"}}},
+                             {"after", {{"path", d}, {"state", "directory"}}}}));
   EXPECT_EQ(r["changed"], true);
   EXPECT_EQ(r["state"], "directory");
   EXPECT_EQ(r["mode"], "0755");
@@ -256,9 +266,15 @@ TEST_F(ModuleFilesTest, FileStatesLikeAnsible) {
   std::string f = dir_ / "f";
   // ansible: file state=touch -> {"changed": true, "dest": ..., "gid", "group", "mode": "0644",
   //  "owner", "size": 0, "state": "file", "uid"}
+  //  + "diff" (json callback): before {path, state: absent, atime, mtime}, after {path,
+  //  state: touch, atime, mtime}
   Json t = RunModule("file", {{"path", f}, {"state", "touch"}});
-  EXPECT_THAT(Keys(t), UnorderedElementsAre("changed", "dest", "gid", "group", "mode", "owner",
-                                            "size", "state", "uid"));
+  EXPECT_THAT(Keys(t), UnorderedElementsAre("changed", "dest", "diff", "gid", "group", "mode",
+                                            "owner", "size", "state", "uid"));
+  EXPECT_EQ(t["diff"]["before"]["state"], "absent");
+  EXPECT_EQ(t["diff"]["after"]["state"], "touch");
+  EXPECT_TRUE(t["diff"]["after"]["mtime"].is_number_float());
+  EXPECT_TRUE(t["diff"]["before"]["atime"].is_number_float());
   EXPECT_EQ(t["mode"], "0644");
   // ansible: file state=file mode=u+x -> changed true, "mode": "0744"
   Json x = RunModule("file", {{"path", f}, {"state", "file"}, {"mode", "u+x"}});
@@ -287,9 +303,15 @@ TEST_F(ModuleFilesTest, FileStatesLikeAnsible) {
   Json bad = RunModule("file", {{"path", f}, {"mode", "0999"}});
   EXPECT_EQ(bad["msg"], "mode must be in octal or symbolic form");
   EXPECT_EQ(bad["details"], "bad symbolic permission for mode: 0999");
-  // ansible: absent -> {"changed": true, "path", "state": "absent"}, then changed false
+  // ansible: absent -> {"changed": true, "path", "state": "absent", "diff": {"after": {"path",
+  //  "state": "absent"}, "before": {"path", "state": "file"}}}, then changed false, no diff
   EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "absent"}}),
-            (Json{{"changed", true}, {"path", f}, {"state", "absent"}}));
+            (Json{{"changed", true},
+                  {"path", f},
+                  {"state", "absent"},
+                  {"diff",
+                   {{"before", {{"path", f}, {"state", "file"}}},
+                    {"after", {{"path", f}, {"state", "absent"}}}}}}));
   EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "absent"}}),
             (Json{{"changed", false}, {"path", f}, {"state", "absent"}}));
   EXPECT_FALSE(PathExists(f));
@@ -306,8 +328,8 @@ TEST_F(ModuleFilesTest, FileLinks) {
   // ansible: state=link -> {"changed": true, "dest": l, "gid", "group", "mode": "0777", "owner",
   //  "size": 12, "src": f, "state": "link", "uid"}; second run changed false.
   Json r = RunModule("file", {{"path", l}, {"src", f}, {"state", "link"}});
-  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "dest", "gid", "group", "mode", "owner",
-                                            "size", "src", "state", "uid"));
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("changed", "dest", "diff", "gid", "group", "mode",
+                                            "owner", "size", "src", "state", "uid"));
   EXPECT_EQ(r["changed"], true);
   EXPECT_EQ(r["state"], "link");
   EXPECT_EQ(r["mode"], "0777");
@@ -340,6 +362,84 @@ TEST_F(ModuleFilesTest, FileLinks) {
       {{"path", dir_ / "cl"}, {"src", f}, {"state", "link"}, {"_ansible_check_mode", true}});
   EXPECT_EQ(c["changed"], true);
   EXPECT_FALSE(PathExists(dir_ / "cl"));
+}
+
+// Expected diffs from ansible-playbook 2.14 with ANSIBLE_STDOUT_CALLBACK=json (ad-hoc -o drops
+// the diff key), the same without and with --diff.
+TEST_F(ModuleFilesTest, FileDiffAlwaysReturned) {
+  std::string d = dir_ / "d";
+  // state=directory (exists) -> {"after": {"path"}, "before": {"path"}}
+  ASSERT_EQ(::mkdir(d.c_str(), 0755), 0);
+  EXPECT_EQ(RunModule("file", {{"path", d}, {"state", "directory"}})["diff"],
+            (Json{{"before", {{"path", d}}}, {"after", {{"path", d}}}}));
+  // mode change on a directory -> {"after": {"mode": "0700", "path"}, "before": {"mode":
+  //  "0755", "path"}}
+  EXPECT_EQ(RunModule("file", {{"path", d}, {"mode", "0700"}})["diff"],
+            (Json{{"before", {{"path", d}, {"mode", "0755"}}},
+                  {"after", {{"path", d}, {"mode", "0700"}}}}));
+  // A new directory with a mode: before has the mode the new directory got (0755), after the
+  // requested one: {"after": {"mode": "0700", "path", "state": "directory"}, "before":
+  //  {"mode": "0755", "path", "state": "absent"}}
+  std::string d2 = dir_ / "d2";
+  EXPECT_EQ(RunModule("file", {{"path", d2}, {"state", "directory"}, {"mode", "0700"}})["diff"],
+            (Json{{"before", {{"path", d2}, {"state", "absent"}, {"mode", "0755"}}},
+                  {"after", {{"path", d2}, {"state", "directory"}, {"mode", "0700"}}}}));
+  // state=file mode=0600 -> {"after": {"mode": "0600", "path"}, "before": {"mode": "0644",
+  //  "path"}}
+  std::string f = dir_ / "f";
+  Spit(f, "");
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "file"}, {"mode", "0600"}})["diff"],
+            (Json{{"before", {{"path", f}, {"mode", "0644"}}},
+                  {"after", {{"path", f}, {"mode", "0600"}}}}));
+  // link: created {"after": {"path", "state": "link"}, "before": {"path", "state": "absent"}},
+  // again {"after": {"path"}, "before": {"path"}}, retargeted {"after": {"path", "src": new},
+  // "before": {"path", "src": old}}
+  std::string l = dir_ / "l";
+  EXPECT_EQ(RunModule("file", {{"path", l}, {"src", f}, {"state", "link"}})["diff"],
+            (Json{{"before", {{"path", l}, {"state", "absent"}}},
+                  {"after", {{"path", l}, {"state", "link"}}}}));
+  EXPECT_EQ(RunModule("file", {{"path", l}, {"src", f}, {"state", "link"}})["diff"],
+            (Json{{"before", {{"path", l}}}, {"after", {{"path", l}}}}));
+  EXPECT_EQ(RunModule("file", {{"path", l}, {"src", d}, {"state", "link"}})["diff"],
+            (Json{{"before", {{"path", l}, {"src", f}}}, {"after", {{"path", l}, {"src", d}}}}));
+  // hard: {"after": {"path", "state": "hard"}, "before": {"path", "state": "absent"}}; then the
+  // source, now with two links, is "hard": absent -> {"after": {"path", "state": "absent"},
+  // "before": {"path", "state": "hard"}}
+  std::string h = dir_ / "h";
+  EXPECT_EQ(RunModule("file", {{"path", h}, {"src", f}, {"state", "hard"}})["diff"],
+            (Json{{"before", {{"path", h}, {"state", "absent"}}},
+                  {"after", {{"path", h}, {"state", "hard"}}}}));
+  EXPECT_EQ(RunModule("file", {{"path", f}, {"state", "absent"}})["diff"],
+            (Json{{"before", {{"path", f}, {"state", "hard"}}},
+                  {"after", {{"path", f}, {"state", "absent"}}}}));
+  // A directory removed lists what it held: "before": {"path", "path_content": {"directories":
+  // [D/x, D/x/y], "files": []}, "state": "directory"}
+  std::string t = dir_ / "t";
+  ASSERT_EQ(::mkdir(t.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((t + "/x").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((t + "/x/y").c_str(), 0755), 0);
+  Spit(t + "/x/y/z", "");
+  EXPECT_EQ(RunModule("file", {{"path", t}, {"state", "absent"}})["diff"],
+            (Json{{"before",
+                   {{"path", t},
+                    {"state", "directory"},
+                    {"path_content",
+                     {{"directories", {t + "/x", t + "/x/y"}}, {"files", {t + "/x/y/z"}}}}}},
+                  {"after", {{"path", t}, {"state", "absent"}}}}));
+  // Failures have no diff: file (F) is absent, cannot continue
+  EXPECT_FALSE(RunModule("file", {{"path", dir_ / "none"}, {"state", "file"}}).contains("diff"));
+}
+
+TEST_F(ModuleFilesTest, CopyDiffOutOfDiffMode) {
+  std::string dest = dir_ / "c";
+  // copy content=a dest=C -> "diff": [] ; same content -> the file module's {"after": {"path"},
+  // "before": {"path"}}; new content with mode 0600 -> "diff": []
+  EXPECT_EQ(RunModule("copy", {{"content", "a\n"}, {"dest", dest}})["diff"], Json::array());
+  EXPECT_EQ(RunModule("copy", {{"content", "b\n"}, {"dest", dest}, {"mode", "0600"}})["diff"],
+            Json::array());
+  // check mode (ansible -C): {"changed": true, "diff": []}
+  EXPECT_EQ(RunModule("copy", {{"content", "c\n"}, {"dest", dest}, {"_ansible_check_mode", true}}),
+            (Json{{"changed", true}, {"diff", Json::array()}}));
 }
 
 TEST(FileUtilTest, SymbolicModes) {
@@ -412,12 +512,21 @@ TEST_F(ModuleFilesTest, LineInFileLikeAnsible) {
   std::string f = dir_ / "f";
   Spit(f, "a=1\nb=2\n");
   // The sequence run against ansible 2.14, result by result (see the comment on each).
-  // line=c=3 -> {"backup": "", "changed": true, "msg": "line added"}
+  // line=c=3 -> {"backup": "", "changed": true, "msg": "line added", "diff": [{"after": "",
+  //  "after_header": "F (content)", "before": "", "before_header": "F (content)"},
+  //  {"after_header": "F (file attributes)", "before_header": "F (file attributes)"}]}
+  // (the diff is there out of diff mode too, with empty contents: json callback)
+  const Json no_diff = Json::array(
+      {{{"before", ""},
+        {"after", ""},
+        {"before_header", f + " (content)"},
+        {"after_header", f + " (content)"}},
+       {{"before_header", f + " (file attributes)"}, {"after_header", f + " (file attributes)"}}});
   EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"line", "c=3"}}),
-            (Json{{"backup", ""}, {"changed", true}, {"msg", "line added"}}));
-  // again -> {"backup": "", "changed": false, "msg": ""}
+            (Json{{"backup", ""}, {"changed", true}, {"msg", "line added"}, {"diff", no_diff}}));
+  // again -> {"backup": "", "changed": false, "msg": "", "diff": (the same)}
   EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"line", "c=3"}}),
-            (Json{{"backup", ""}, {"changed", false}, {"msg", ""}}));
+            (Json{{"backup", ""}, {"changed", false}, {"msg", ""}, {"diff", no_diff}}));
   // regexp=^a= line=a=9 -> "line replaced"
   EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"regexp", "^a="}, {"line", "a=9"}})["msg"],
             "line replaced");
@@ -430,7 +539,7 @@ TEST_F(ModuleFilesTest, LineInFileLikeAnsible) {
   EXPECT_EQ(Slurp(rm["backup"]), "a=9\nb=2\nc=3\n");
   // again -> {"backup": "", "changed": false, "found": 0, "msg": ""}
   EXPECT_EQ(RunModule("lineinfile", {{"path", f}, {"regexp", "^b="}, {"state", "absent"}}),
-            (Json{{"backup", ""}, {"changed", false}, {"found", 0}, {"msg", ""}}));
+            (Json{{"backup", ""}, {"changed", false}, {"found", 0}, {"msg", ""}, {"diff", no_diff}}));
   // line=first insertbefore=BOF -> "line added"
   RunModule("lineinfile", {{"path", f}, {"line", "first"}, {"insertbefore", "BOF"}});
   // regexp=^(a)=(.*) line=\1:\2 backrefs=yes -> "line replaced"
@@ -489,6 +598,16 @@ TEST_F(ModuleFilesTest, LineInFileErrorsAndCreate) {
   EXPECT_EQ(d["diff"][0]["before"], "x\n");
   EXPECT_EQ(d["diff"][0]["after"], "x\ny\n");
   EXPECT_EQ(d["diff"][0]["before_header"], f + " (content)");
+  // ansible (--diff, mode 0644 -> 0600 with a new line): the attributes diff has the modes:
+  //  {"after": {"mode": "0600"}, "after_header": "F (file attributes)", "before": {"mode":
+  //  "0644"}, "before_header": "F (file attributes)"}
+  Json dm = RunModule("lineinfile", {{"path", f}, {"line", "w"}, {"mode", "0644"}});
+  EXPECT_EQ(dm["diff"][1], (Json{{"before", {{"mode", "0600"}}},
+                                 {"after", {{"mode", "0644"}}},
+                                 {"before_header", f + " (file attributes)"},
+                                 {"after_header", f + " (file attributes)"}}));
+  EXPECT_EQ(dm["diff"][0]["before"], "");  // not in diff mode
+  RunModule("lineinfile", {{"path", f}, {"line", "w"}, {"state", "absent"}});
   // Python's $ also matches before the line's "\n"; named groups work with backrefs.
   EXPECT_EQ(
       RunModule(
