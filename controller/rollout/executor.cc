@@ -1874,6 +1874,7 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
         loop_var = lc->value.value("loop_var", std::string("item"));
       }
     }
+    json include_results = json::array();
     for (const json& item : items) {
       json ivars = vars;
       json params = json::object();
@@ -1968,6 +1969,30 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
         Emit(name, host, o, false, false);
         break;
       }
+      {
+        // Ansible reports the include itself: {include, include_args} (per item in a loop).
+        json r = {{"include_args", json::object()}};
+        if (!has_loop) r["changed"] = false;
+        if (task.kind == TaskKind::kIncludeTasks) {
+          r["include"] = args->value("_raw_params", json(""));
+        } else {
+          for (const auto& [k, v] : args->items()) {
+            if (k != "_raw_params") r["include_args"][k] = v;
+          }
+        }
+        if (has_loop) {
+          r["ansible_loop_var"] = loop_var;
+          r[loop_var] = item;
+          include_results.push_back(r);
+        }
+        Outcome io;
+        io.status = "ok";
+        io.result = r;
+        if (has_loop && !io.result.contains("item")) io.result["item"] = item;
+        std::lock_guard<std::mutex> l(mu_);
+        Count(&hosts_[host], io, false);  // Ansible counts each included item
+        Emit(name, host, io, has_loop, false);
+      }
       g.key += "\n" + params.dump();
       auto it = std::find_if(groups.begin(), groups.end(),
                              [&](const Group& x) { return x.key == g.key; });
@@ -1977,6 +2002,16 @@ void Executor::Impl::RunInclude(const Task& task, const Scope& scope) {
       } else {
         it->hosts.insert(host);
       }
+    }
+    if (has_loop && !include_results.empty()) {
+      Outcome agg;
+      agg.status = "ok";
+      agg.result = json{{"changed", false},
+                        {"msg", "All items completed"},
+                        {"results", include_results},
+                        {"skipped", false}};
+      std::lock_guard<std::mutex> l(mu_);
+      Emit(name, host, agg, false, false);
     }
   }
   // What the included tasks inherit from the include task: its vars, tags, environment and
