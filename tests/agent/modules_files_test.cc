@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "agent/modules/file_util.h"
 #include "agent/modules/module.h"
+#include "agent/modules/os_util.h"
 #include "tests/agent/module_test_util.h"
 
 namespace tachyon::modules {
@@ -459,6 +461,69 @@ TEST(FileUtilTest, SymbolicModes) {
 
 // ---- stat ----
 
+bool HaveFileProgram() {
+  CommandOutput r = RunCommand({"file", "--version"});
+  return r.exec_errno == 0 && r.rc == 0;
+}
+
+// The lsattr -vd line for `path` (Ansible's source for version/attr_flags), or "" when lsattr
+// fails or is not installed.
+std::string Lsattr(const std::string& path) {
+  CommandOutput r = RunCommand({"lsattr", "-vd", path});
+  return r.exec_errno == 0 && r.rc == 0 ? r.stdout_data : "";
+}
+
+TEST_F(ModuleFilesTest, StatMimeAndAttributes) {
+  std::string f = dir_ / "f";
+  Spit(f, "hello\n");
+  // ansible (ext4, file 5.x): stat path=F -> "attr_flags": "e", "attributes": ["extents"],
+  //  "charset": "us-ascii", "mimetype": "text/plain", "version": "3359409985" (a string: the
+  //  first word of `lsattr -vd F`); for /tmp: "attr_flags": "Ie", "attributes": ["indexed",
+  //  "extents"], "charset": "binary", "mimetype": "inode/directory"; for /proc/self/status
+  //  (no flags there): "attr_flags": "", "attributes": [], "version": null, "mimetype":
+  //  "inode/x-empty", "charset": "binary".
+  Json s = RunModule("stat", {{"path", f}})["stat"];
+  if (HaveFileProgram()) {
+    EXPECT_EQ(s["mimetype"], "text/plain");
+    EXPECT_EQ(s["charset"], "us-ascii");
+    Json d = RunModule("stat", {{"path", dir_.path()}})["stat"];
+    EXPECT_EQ(d["mimetype"], "inode/directory");
+    EXPECT_EQ(d["charset"], "binary");
+  } else {
+    EXPECT_EQ(s["mimetype"], "unknown");
+    EXPECT_EQ(s["charset"], "unknown");
+  }
+  std::string line = Lsattr(f);
+  if (!line.empty()) {
+    // "3359409985 --------------e------- F": the version, then the flags without the dashes.
+    std::string version = line.substr(0, line.find(' '));
+    std::string rest = std::string(absl::StripLeadingAsciiWhitespace(line.substr(version.size())));
+    std::string flags;
+    for (char c : rest.substr(0, rest.find(' '))) {
+      if (c != '-') flags.push_back(c);
+    }
+    EXPECT_EQ(s["version"], version);
+    EXPECT_EQ(s["attr_flags"], flags);
+    EXPECT_TRUE(s["attributes"].is_array());
+    if (flags == "e") {
+      EXPECT_EQ(s["attributes"], Json::array({"extents"}));
+    }
+  } else {
+    EXPECT_EQ(s["version"], nullptr);
+    EXPECT_EQ(s["attr_flags"], "");
+    EXPECT_EQ(s["attributes"], Json::array());
+  }
+  Json proc = RunModule("stat", {{"path", "/proc/self/status"}})["stat"];
+  EXPECT_EQ(proc["version"], nullptr);
+  EXPECT_EQ(proc["attr_flags"], "");
+  EXPECT_EQ(proc["attributes"], Json::array());
+  // get_mime=false / get_attributes=false leave the keys out.
+  Json bare = RunModule("stat", {{"path", f}, {"get_mime", false}, {"get_attributes", false}});
+  for (const char* key : {"mimetype", "charset", "version", "attr_flags", "attributes"}) {
+    EXPECT_FALSE(bare["stat"].contains(key)) << key;
+  }
+}
+
 TEST_F(ModuleFilesTest, StatLikeAnsible) {
   std::string f = dir_ / "f";
   Spit(f, "hello\n");
@@ -497,6 +562,10 @@ TEST_F(ModuleFilesTest, StatLikeAnsible) {
   Json followed = RunModule("stat", {{"path", dir_ / "l"}, {"follow", true}})["stat"];
   EXPECT_EQ(followed["islnk"], false);
   EXPECT_EQ(followed["isreg"], true);
+  EXPECT_EQ(l["attr_flags"], "");  // lsattr does not read symlinks
+  EXPECT_EQ(l["attributes"], Json::array());
+  EXPECT_EQ(l["version"], nullptr);
+  EXPECT_EQ(l["mimetype"], HaveFileProgram() ? "inode/symlink" : "unknown");
   // ansible: {"changed": false, "stat": {"exists": false}}
   EXPECT_EQ(RunModule("stat", {{"path", dir_ / "none"}}),
             (Json{{"changed", false}, {"stat", {{"exists", false}}}}));
