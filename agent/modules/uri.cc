@@ -445,8 +445,14 @@ class UriModule : public InlineModule {
       cookies[pair.substr(0, eq)] = pair.substr(eq + 1);
       cookie_pairs.push_back(pair);
     }
-    r["cookies"] = cookies;
-    r["cookies_string"] = absl::StrJoin(cookie_pairs, "; ");
+    // Ansible's fetch_url parses cookies only for a successful response; an HTTP error (>= 400)
+    // carries the error body as `body` instead (kept when the status was wanted and nothing
+    // else read the content).
+    const bool http_error = resp.status >= 400;
+    if (!http_error) {
+      r["cookies"] = cookies;
+      r["cookies_string"] = absl::StrJoin(cookie_pairs, "; ");
+    }
     r["status"] = resp.status;
     r["url"] = current;
     r["redirected"] = current != url;
@@ -466,6 +472,7 @@ class UriModule : public InlineModule {
       if (!js.is_discarded()) r["json"] = js;
     }
     if (Flag(a, "return_content")) r["content"] = text;
+    if (http_error && ok && !maybe_json && !Flag(a, "return_content")) r["body"] = text;
     if (!ok) {
       nlohmann::json wanted = codes;
       r["failed"] = true;
