@@ -2051,11 +2051,18 @@ void Executor::Impl::RunHandlers() {
   Scope base;
   base.chain.push_back(&play_->keywords);
   base.is_handler = true;
+  // A role listed twice has its handlers once, with the last listing's parameters (Ansible).
+  std::map<int, size_t> role_handlers_at;
   for (const auto& ref : play_->roles) {
     if (ref.role_index < 0) continue;
     Scope rs = base;
     rs.role = &pb_->roles[ref.role_index];
     rs.role_params = &ref.params;
+    if (auto seen = role_handlers_at.find(ref.role_index); seen != role_handlers_at.end()) {
+      for (size_t i = 0; i < rs.role->handlers.size(); ++i) handlers[seen->second + i].second = rs;
+      continue;
+    }
+    role_handlers_at[ref.role_index] = handlers.size();
     for (const auto& h : rs.role->handlers) handlers.emplace_back(&h, rs);
   }
   for (const auto& h : play_->handlers) handlers.emplace_back(&h, base);
