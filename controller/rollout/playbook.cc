@@ -69,11 +69,9 @@ bool IsBlockKeyword(const std::string& k) {
 
 bool IsPlayKeyword(const std::string& k) {
   static const std::set<std::string> extra = {
-      "hosts",          "gather_facts",        "gather_subset", "gather_timeout",
-      "fact_path",      "vars_files",          "vars_prompt",   "roles",
-      "handlers",       "pre_tasks",           "post_tasks",    "tasks",
-      "force_handlers", "max_fail_percentage", "serial",        "strategy",
-      "order",
+      "hosts", "gather_facts", "gather_subset", "gather_timeout", "fact_path", "vars_files",
+      "vars_prompt", "roles", "handlers", "pre_tasks", "post_tasks", "tasks", "force_handlers",
+      "max_fail_percentage", "serial", "strategy", "order",
       // tachyon's extension (docs/ROLLOUTS.md); ansible-playbook rejects it ("not a valid
       // attribute for a Play"), so a gated playbook never runs unguarded by mistake.
       "tachyon_gate"};
@@ -366,6 +364,7 @@ class Loader {
     const YAML::Node target = entry["import_playbook"];
     json vars = outer_vars ? *outer_vars : json::object();
     std::optional<Keyword> tags;
+    std::optional<Keyword> when;
     if (outer_tags) tags = *outer_tags;
     for (const auto& kv : entry) {
       std::string k = kv.first.Scalar();
@@ -384,9 +383,8 @@ class Loader {
       } else if (k == "name") {
         continue;
       } else if (k == "when") {
-        return ErrorAt(PosOf(file, kv.first),
-                       "'when' on import_playbook is not supported; put the condition on the "
-                       "imported plays");
+        ASSIGN_OR_RETURN(json w, YamlToJson(kv.second, file));
+        when = Keyword{w.is_array() ? w : json::array({w}), PosOf(file, kv.second)};
       } else {
         return ErrorAt(PosOf(file, kv.first),
                        absl::StrCat("'", k, "' is not a valid attribute for a PlaybookInclude"));
@@ -405,7 +403,28 @@ class Loader {
                      absl::StrCat("the playbook: ", target.Scalar(), " could not be found"));
     }
     const json* vars_ptr = vars.empty() ? nullptr : &vars;
-    return LoadPlaybookFile(path, depth + 1, chain, vars_ptr, tags ? &*tags : nullptr);
+    const size_t first_play = pb_->plays.size();
+    RETURN_IF_ERROR(LoadPlaybookFile(path, depth + 1, chain, vars_ptr, tags ? &*tags : nullptr));
+    if (when) {
+      // As Ansible's PlaybookInclude: the condition is prepended to every top-level task and
+      // role of the imported plays (handlers excepted).
+      auto prepend = [&](std::map<std::string, Keyword>* keywords) {
+        json conds = when->value;
+        if (auto it = keywords->find("when"); it != keywords->end()) {
+          const json& own = it->second.value;
+          for (const auto& c : own.is_array() ? own : json::array({own})) conds.push_back(c);
+        }
+        (*keywords)["when"] = Keyword{conds, when->pos};
+      };
+      for (size_t i = first_play; i < pb_->plays.size(); ++i) {
+        Play& play = pb_->plays[i];
+        for (auto* list : {&play.pre_tasks, &play.tasks, &play.post_tasks}) {
+          for (Task& t : *list) prepend(&t.keywords);
+        }
+        for (RoleRef& r : play.roles) prepend(&r.keywords);
+      }
+    }
+    return absl::OkStatus();
   }
 
   // Taggable._load_tags: a list stays; "a, b" is ["a", "b"]; anything else is an error.
