@@ -184,7 +184,11 @@ class FileModule : public InlineModule {
     nlohmann::json r = {{"changed", prev != "absent"}, {"path", path}, {"state", "absent"}};
     if (prev == "absent") return r;
     r["diff"] = InitialDiff(path, "absent", prev);
-    if (check) return r;
+    if (check) {
+      // exit_json's add_path_info: the path still exists, so its info replaces state.
+      AddPathInfo(path, &r);
+      return r;
+    }
     absl::Status st = prev == "directory" ? RemoveTree(path) : absl::OkStatus();
     if (prev != "directory" && ::unlink(path.c_str()) != 0) {
       st = absl::InternalError(OsErrorTextStr(errno, path));
@@ -241,7 +245,8 @@ class FileModule : public InlineModule {
     if (prev == "absent") {
       changed = true;
       if (check) {
-        return {{"changed", true}, {"path", path}, {"state", "absent"}, {"diff", diff}};
+        // add_path_info adds nothing for a missing path: no state.
+        return {{"changed", true}, {"path", path}, {"diff", diff}};
       }
       // Each missing component is created and gets the attributes, as Ansible does.
       std::string cur = path[0] == '/' ? "" : ".";

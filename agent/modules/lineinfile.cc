@@ -305,6 +305,12 @@ class LineInFileModule : public InlineModule {
     }
     nlohmann::json r = {{"changed", changed}, {"msg", msg}, {"backup", backup}};
     if (found) r["found"] = *found;
+    if (check && !found && !PathExists(path)) {
+      // present() in check mode for a file it would create: exit_json(diff=diff), the
+      // content diff alone (a dict, not the list).
+      r["diff"] = diff;
+      return r;
+    }
     nlohmann::json attr_diff = {{"before_header", absl::StrCat(path, " (file attributes)")},
                                 {"after_header", absl::StrCat(path, " (file attributes)")}};
     if (PathExists(path)) {

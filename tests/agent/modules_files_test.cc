@@ -432,6 +432,45 @@ TEST_F(ModuleFilesTest, FileDiffAlwaysReturned) {
   EXPECT_FALSE(RunModule("file", {{"path", dir_ / "none"}, {"state", "file"}}).contains("diff"));
 }
 
+// ansible-playbook (check_mode: true, json callback):
+//  file path=W/dir state=directory -> {"changed": true, "diff": {"after": {"path",
+//   "state": "directory"}, "before": {"path", "state": "absent"}}, "path"} (no state)
+//  file path=W/f state=absent -> {"changed": true, "diff": {... "before": {"path", "state":
+//   "file"}}, "gid", "group", "mode": "0644", "owner", "path", "size": 4, "state": "file", "uid"}
+//  lineinfile path=W/new line=x create=true -> {"backup": "", "changed": true, "diff":
+//   {"after": "", "after_header": "W/new (content)", "before": "", "before_header": ...},
+//   "msg": "line added"}   (a dict; for an existing file it is the usual two-item list)
+TEST_F(ModuleFilesTest, CheckModeResultsLikeAnsible) {
+  std::string dir = dir_ / "dir";
+  EXPECT_EQ(RunModule("file", {{"path", dir}, {"state", "directory"}, {"_ansible_check_mode", true}}),
+            (Json{{"changed", true},
+                  {"path", dir},
+                  {"diff",
+                   {{"before", {{"path", dir}, {"state", "absent"}}},
+                    {"after", {{"path", dir}, {"state", "directory"}}}}}}));
+  std::string f = dir_ / "f";
+  Spit(f, "abc\n");
+  Json rm = RunModule("file", {{"path", f}, {"state", "absent"}, {"_ansible_check_mode", true}});
+  EXPECT_THAT(Keys(rm), UnorderedElementsAre("changed", "diff", "gid", "group", "mode", "owner",
+                                             "path", "size", "state", "uid"));
+  EXPECT_EQ(rm["state"], "file");
+  EXPECT_EQ(rm["size"], 4);
+  EXPECT_TRUE(PathExists(f));
+  std::string n = dir_ / "new";
+  EXPECT_EQ(RunModule("lineinfile", {{"path", n}, {"line", "x"}, {"create", true},
+                                     {"_ansible_check_mode", true}}),
+            (Json{{"backup", ""},
+                  {"changed", true},
+                  {"msg", "line added"},
+                  {"diff",
+                   {{"before", ""},
+                    {"after", ""},
+                    {"before_header", n + " (content)"},
+                    {"after_header", n + " (content)"}}}}));
+  EXPECT_TRUE(RunModule("lineinfile", {{"path", f}, {"line", "x"}, {"_ansible_check_mode", true}})
+                  ["diff"].is_array());
+}
+
 TEST_F(ModuleFilesTest, CopyDiffOutOfDiffMode) {
   std::string dest = dir_ / "c";
   // copy content=a dest=C -> "diff": [] ; same content -> the file module's {"after": {"path"},
