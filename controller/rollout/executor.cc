@@ -250,6 +250,7 @@ class Executor::Impl {
     bool unreachable = false;
     bool ended = false;      // meta: end_host / end_play
     bool processed = false;  // has a result: only those appear in the recap, as in Ansible
+    std::shared_ptr<const json> vars_files;  // this play's per-host (templated) vars_files
     HostStats stats;
     std::set<std::string> notified;
   };
@@ -387,6 +388,40 @@ class Executor::Impl {
   void Emit(const std::string& task_name, const std::string& host, const Outcome& o, bool item,
             bool no_log);
   void Count(HostState* s, const Outcome& o, bool has_rescue);
+  // vars_files entries naming host variables, for this play.
+  std::vector<const VarsFileRef*> deferred_vars_files_;
+  // Those vars_files for one host (the first file found of each entry), loaded once per play.
+  std::shared_ptr<const json> HostVarsFiles(const std::string& host, const json& vars_so_far) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (hosts_[host].vars_files) return hosts_[host].vars_files;
+    }
+    json ctx_vars = vars_so_far;
+    Merge(&ctx_vars, opts_.extra_vars);
+    ctx_vars["inventory_hostname"] = host;
+    ctx_vars["inventory_hostname_short"] = host.substr(0, host.find('.'));
+    ctx_vars["group_names"] = inv_->GroupNamesOf(host);
+    tmpl::Context ctx = MakeContext(&ctx_vars);
+    json out = json::object();
+    for (const VarsFileRef* ref : deferred_vars_files_) {
+      json entries = ref->entry.is_array() ? ref->entry : json::array({ref->entry});
+      for (const auto& entry : entries) {
+        auto name = tmpl::RenderValue(JsonToText(entry), ctx);
+        if (!name.ok()) continue;
+        std::string path = JsonToText(*name);
+        if (!path.empty() && path[0] != '/') path = play_->base_dir + "/" + path;
+        auto vars = LoadVarsFile(path);
+        if (vars.ok()) {
+          Merge(&out, *vars);
+          break;
+        }
+      }
+    }
+    auto shared = std::make_shared<const json>(std::move(out));
+    std::lock_guard<std::mutex> l(mu_);
+    hosts_[host].vars_files = shared;
+    return shared;
+  }
   // The host a task's facts go to under `delegate_facts: true` (its rendered delegate_to), or
   // "" when they stay with the host that ran it.
   std::string DelegatedFactsHost(const Task& task, const Scope& scope, const json& vars) {
@@ -502,6 +537,7 @@ json Executor::Impl::ComposeVars(const std::string& host, const Scope& scope, co
   }
   Merge(&v, play_->vars);
   Merge(&v, vars_files_);
+  if (!deferred_vars_files_.empty()) Merge(&v, *HostVarsFiles(host, v));
   for (const auto& ref : play_->roles) {
     if (ref.role_index >= 0) Merge(&v, pb_->roles[ref.role_index].vars);
   }
@@ -709,13 +745,22 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
       HostState& s = hosts_[h];
       s.ended = false;
       s.notified.clear();
+      s.vars_files.reset();
     }
   }
+  deferred_vars_files_.clear();
   for (const auto& ref : play.vars_files) {
     json entries = ref.entry.is_array() ? ref.entry : json::array({ref.entry});
     bool loaded = false;
+    bool per_host = false;
     for (const auto& entry : entries) {
-      ASSIGN_OR_RETURN(json name, tmpl::RenderValue(JsonToText(entry), ctx));
+      auto rendered = tmpl::RenderValue(JsonToText(entry), ctx);
+      if (!rendered.ok() && tmpl::IsUndefinedVariableError(rendered.status())) {
+        // Names host variables ("vars/{{ inventory_hostname }}.yml"): loaded per host.
+        per_host = true;
+        break;
+      }
+      ASSIGN_OR_RETURN(json name, std::move(rendered));
       std::string path = JsonToText(name);
       if (!path.empty() && path[0] != '/') path = play.base_dir + "/" + path;
       auto vars = LoadVarsFile(path);
@@ -724,6 +769,10 @@ absl::Status Executor::Impl::RunPlay(const Play& play) {
         loaded = true;
         break;
       }
+    }
+    if (per_host) {
+      deferred_vars_files_.push_back(&ref);
+      continue;
     }
     if (!loaded) {
       return ErrorAt(ref.pos, absl::StrCat("vars file ", JsonToText(ref.entry), " was not found"));
