@@ -1686,7 +1686,13 @@ absl::Status Executor::Impl::StageControllerFiles(const Task& task, const Scope&
                        FindControllerFile(std::string(file), search, opts_.file_root));
       return ReadControllerFile(p, kMaxArgsBytes);
     };
-    ASSIGN_OR_RETURN(content, tmpl::RenderText(content, ctx, name));
+    auto rendered = tmpl::RenderText(content, ctx, name);
+    if (!rendered.ok() && tmpl::IsUndefinedVariableError(rendered.status())) {
+      // The template action's wording.
+      std::string m(rendered.status().message());
+      return absl::InvalidArgumentError(absl::StrCat("AnsibleUndefinedVariable: ", m, ". ", m));
+    }
+    ASSIGN_OR_RETURN(content, std::move(rendered));
     for (const char* k :
          {"newline_sequence", "block_start_string", "block_end_string", "variable_start_string",
           "variable_end_string", "comment_start_string", "comment_end_string", "trim_blocks",

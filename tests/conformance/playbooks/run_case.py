@@ -34,7 +34,7 @@ before comparing, and nothing else:
     results that carry a job id (how many async_status polls a job needed depends on timing);
   - paths: the side's scratch dir -> <WORK>, the playbook dir (tachyon: the controller's copy of
     the uploaded directory, STATE/rollouts/ID/bundle) -> <PLAYBOOK_DIR>, Ansible's
-    module temp dir -> <TMP> and its controller-side temp files -> <LOCAL_TMP>, copy backups' timestamp suffix, `inode`, the HTTP server's port;
+    module temp dir -> <TMP> and its controller-side temp files -> <LOCAL_TMP>, copy backups' timestamp suffix, `inode` and stat's `version` (the inode generation), the HTTP server's port;
   - facts from fact gathering: only the keys tachyon's agents report, as types;
   - unreachable results: only `unreachable` and `changed` (the transports' messages differ).
 Exit: 0 both sides agree, 1 a difference (printed), 77 skipped (no ansible-playbook, or no
@@ -383,6 +383,9 @@ class Normaliser:
             return '<TIME>'
         if k == 'inode' and isinstance(x, int):
             return '<INODE>'
+        # stat's `version` is the inode generation: random for every new file.
+        if k == 'version' and isinstance(x, str) and x.isdigit():
+            return '<INODE_GENERATION>'
         if k == 'port' and isinstance(x, int) and self.http_port and x == self.http_port:
             return '<PORT>'
         if k == 'ansible_job_id' and isinstance(x, str) and x:
