@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/date_time.h"
 
 namespace tachyon::agent {
 namespace {
@@ -258,6 +260,7 @@ nlohmann::json AnsibleFacts(const Facts& f) {
             {"netmask", f.default_ipv4_netmask}};
   }
   j["ansible_default_ipv4"] = ipv4;
+  j["ansible_date_time"] = DateTimeFact(absl::Now());
   nlohmann::json env = nlohmann::json::object();
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv(*e);

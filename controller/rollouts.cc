@@ -7,6 +7,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/date_time.h"
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -564,7 +566,10 @@ class RolloutManager::Run final : public ro::TaskRunner, public ro::EventSink, p
     opts.facts = [st](const std::string& host) -> json {
       auto agent = st->GetAgent(host);
       if (!agent.ok() || !agent->has_value()) return json::object();
-      return ParseObject((*agent)->facts_json);
+      json facts = ParseObject((*agent)->facts_json);
+      // The hello's facts are as old as the connection; the clock is read at gathering time.
+      facts["date_time"] = DateTimeFact(absl::Now());
+      return facts;
     };
     int rc = ro::kRcError;
     std::string error;
