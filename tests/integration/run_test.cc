@@ -145,8 +145,10 @@ TEST_F(RunTest, JsonEventsCarryWhatRegisterHolds) {
   EXPECT_EQ(waited.value("finished", -1), 1) << waited;
   EXPECT_EQ(waited.value("ansible_job_id", ""), jid);
   // Push, not polling: `delay: 30` did not make anyone wait 30 s (the test's bound is 60 s,
-  // so a poll would fail it by timing out; the attempts count says it too).
-  EXPECT_EQ(waited.value("attempts", 0), 2) << waited;
+  // so a poll would fail it by timing out). Each attempt after the first is woken by one of the
+  // job's state changes (started, then finished), so there are at most three.
+  EXPECT_GE(waited.value("attempts", 0), 1) << waited;
+  EXPECT_LE(waited.value("attempts", 0), 3) << waited;
 
   json recap = Recap(r);
   EXPECT_EQ(recap.value("rc", -1), 0) << r;
