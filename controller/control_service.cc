@@ -284,6 +284,8 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
           action = FinishIfIdleLocked();
         } else {
           busy_ = false;  // idle and caught up: OnLive writes directly
+          // A cancel that arrived while we read found us busy and left the Finish to us.
+          if (finishing_) action = FinishIfIdleLocked();
         }
       }
       return Act(action);

@@ -34,12 +34,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Peak RSS allowed to the agent and the controller during the output flood. ASan builds
-// (TACHYON_SANITIZE) carry shadow memory and a quarantine of freed blocks on top.
+// (TACHYON_SANITIZE) carry shadow memory and a quarantine of freed blocks (256 MiB by default,
+// filled by the flood's freed chunks) on top; the real bound is checked by the plain build.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr long kFloodRssLimitKb = 300 * 1024;
+constexpr long kFloodRssLimitKb = 400 * 1024;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr long kFloodRssLimitKb = 300 * 1024;
+constexpr long kFloodRssLimitKb = 400 * 1024;
 #else
 constexpr long kFloodRssLimitKb = 100 * 1024;
 #endif
