@@ -31,15 +31,11 @@ std::string OutcomeStatus(const std::string& state, const json& result) {
   return changed ? "changed" : "ok";
 }
 
-namespace {
-
 json ParseObject(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   return j.is_object() ? j : json::object();
 }
 
-
-}  // namespace
 
 absl::Status Dispatcher::Recover() {
   ASSIGN_OR_RETURN(auto agents, store_->ListAgents());

@@ -119,5 +119,7 @@ class Dispatcher {
 // "ok" | "changed" | "failed" | "timed_out" | "unreachable" for a final job state and result.
 std::string OutcomeStatus(const std::string& state, const nlohmann::json& result);
 bool IsFinalState(const std::string& state);
+// Stored JSON text (a job's result, an agent's facts) as an object; {} when it is not one.
+nlohmann::json ParseObject(const std::string& text);
 
 }  // namespace tachyon::controller

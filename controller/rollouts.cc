@@ -151,11 +151,6 @@ ro::JobState ToJobState(const std::string& state) {
   return ro::JobState::kFailed;  // failed, killed, lost, unreachable
 }
 
-json ParseObject(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() ? j : json::object();
-}
-
 }  // namespace
 
 json RolloutSpec::ToJson() const {
