@@ -36,7 +36,6 @@ json ParseObject(const std::string& text) {
   return j.is_object() ? j : json::object();
 }
 
-
 absl::Status Dispatcher::Recover() {
   ASSIGN_OR_RETURN(auto agents, store_->ListAgents());
   for (const auto& a : agents) {
