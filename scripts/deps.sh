@@ -11,6 +11,9 @@ PACKAGES=(
   # Oracles for the differential tests, and the fuzzing toolchain.
   ansible-core python3-jinja2 python3-yaml clang-14 libclang-rt-14-dev
   procps iproute2
+  # Debian packages (cpack -G DEB computes Depends with dpkg-shlibdeps, which needs file), and
+  # the sshd that the `tachyon agents install` test starts on 127.0.0.1.
+  dpkg-dev file openssh-server openssh-client
 )
 
 missing=()
