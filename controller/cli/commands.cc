@@ -72,12 +72,19 @@ std::string ResolveConnection(Connection* conn) {
   env("TACHYON_CA", &conn->ca);
   env("TACHYON_CERT", &conn->cert);
   env("TACHYON_KEY", &conn->key);
-  if (conn->controller.empty() || conn->ca.empty() || conn->cert.empty() || conn->key.empty()) {
-    const char* home = std::getenv("HOME");
-    std::string path = absl::StrCat(home ? home : "", "/.config/tachyon/cli.yaml");
+  const char* home = std::getenv("HOME");
+  // The user's file, then the system-wide one that the tachyon package ships (every key
+  // commented out until an administrator fills them in).
+  for (const std::string& path : {absl::StrCat(home ? home : "", "/.config/tachyon/cli.yaml"),
+                                  std::string("/etc/tachyon/cli.yaml")}) {
+    if (!conn->controller.empty() && !conn->ca.empty() && !conn->cert.empty() &&
+        !conn->key.empty()) {
+      break;
+    }
     if (PathExists(path)) {
       try {
         YAML::Node root = YAML::LoadFile(path);
+        if (root.IsNull()) continue;  // nothing but comments
         if (!root.IsMap()) return path + ": expected a mapping of controller, ca, cert, key";
         for (const auto& kv : root) {
           std::string key = kv.first.as<std::string>();
@@ -101,7 +108,7 @@ std::string ResolveConnection(Connection* conn) {
   if (conn->controller.empty() || conn->ca.empty() || conn->cert.empty() || conn->key.empty()) {
     return "no controller connection: give --controller, --ca, --cert and --key, or set "
            "TACHYON_CONTROLLER, TACHYON_CA, TACHYON_CERT and TACHYON_KEY, or write them to "
-           "~/.config/tachyon/cli.yaml";
+           "~/.config/tachyon/cli.yaml or /etc/tachyon/cli.yaml";
   }
   return "";
 }

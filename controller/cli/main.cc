@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "common/pki.h"
 #include "controller/cli/commands.h"
+#include "controller/cli/install.h"
 
 namespace {
 
@@ -97,6 +98,38 @@ int main(int argc, char** argv) {
   agents_ls->callback(list_agents);
   agents->callback([&] {
     if (agents->get_subcommands().empty()) list_agents();
+  });
+  // agents install (install.cc): ssh in, install the package, enroll, start.
+  auto* agents_install = agents->add_subcommand(
+      "install", "install, enroll and start tachyon-agent on inventory hosts reached over SSH");
+  tachyon::cli::InstallOptions inst;
+  agents_install->add_option("pattern", inst.pattern, "host pattern, as for `exec`")->required();
+  agents_install->add_option("-i,--inventory", inst.inventories, "Ansible inventory (repeatable)")
+      ->required();
+  agents_install->add_option("--package", inst.package,
+                             "tachyon-agent .deb to copy and install (default: apt-get install "
+                             "tachyon-agent from the host's repositories)");
+  agents_install->add_option("--ssh-key", inst.ssh_key,
+                             "private key for ssh/scp (default: ansible_ssh_private_key_file, "
+                             "else ssh's own)");
+  agents_install->add_option("--ssh-option", inst.ssh_options,
+                             "extra ssh -o option, e.g. StrictHostKeyChecking=accept-new "
+                             "(repeatable)");
+  agents_install->add_option("-f,--forks", inst.forks, "hosts installed at once (default 5)");
+  agents_install->add_option("--agent-controller", inst.agent_controller,
+                             "HOST:PORT the agents dial (default: --controller)");
+  agents_install->add_option("--prefix", inst.prefix,
+                             "tests/non-root: extract into PREFIX/HOST and start the agent from "
+                             "there, without dpkg -i, sudo or systemd");
+  agents_install->add_flag("--reenroll", inst.reenroll,
+                           "enroll again (a new key) even where the host has a certificate");
+  agents_install->add_option("--connect-timeout", inst.connect_timeout,
+                             "seconds to wait for each started agent to connect (default 60)");
+  agents_install->callback([&] {
+    if (connect()) {
+      rc = tachyon::cli::RunAgentsInstall(inst, conn.controller, format(),
+                                          tachyon::cli::ControllerInstallHooks(conn));
+    }
   });
 
   // exec
