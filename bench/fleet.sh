@@ -111,7 +111,7 @@ for N in "${sizes[@]}"; do
     2>"$D/simulator.log" &
   SPID=$!
   PIDS+=("$SPID")
-  wait_for_line "$D/simulator.log" "simulator started" $((60 + N / 100))
+  wait_for_line "$D/simulator.log" "simulator started" $((60 + N / 10))
   t0=$(now)
   deadline=$((SECONDS + 120 + N / 20))
   until (($(connected_count "$D/controller.log") >= N)); do
