@@ -118,6 +118,8 @@ if [[ -n $RESULTS ]]; then
     echo
     cat "$OUT/table.md"
     echo
+    echo "What these numbers mean, where the goals are missed and why: bench/README.md (\"Reading the results\")."
+    echo
     ((${#failed[@]})) && echo "Figure scripts that failed in this run: ${failed[*]}." && echo
     echo "## Details"
     echo

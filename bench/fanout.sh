@@ -19,6 +19,25 @@ if ((SMOKE)); then SIZES=(10) ITER=1 IDLE=5; else SIZES=(10 50 200) ITER=3 IDLE=
 NMAX=${SIZES[-1]}
 PLAYBOOK=$BENCH_DIR/fanout/true.yml
 
+# Every agent's job engine holds an inotify instance, and all the agents run as one user here:
+# the kernel's per-user limit (fs.inotify.max_user_instances, 128 by default) would stop the agents
+# past it ("inotify_init1: Too many open files"). Raise it for the run when we may, and put it back.
+INOTIFY=/proc/sys/fs/inotify/max_user_instances inotify_note=""
+inotify_was=$(cat "$INOTIFY")
+inotify_need=$((NMAX * 2 + 128))  # room for others' processes (and the other figures) too
+if ((NMAX > 32 && inotify_was < inotify_need)); then
+  if echo "$inotify_need" 2>/dev/null >"$INOTIFY"; then
+    log "raised fs.inotify.max_user_instances from $inotify_was to $inotify_need for the run"
+    inotify_note="- fs.inotify.max_user_instances was raised from $inotify_was to $inotify_need for the run (each agent's job engine holds one inotify instance, and all $NMAX agents run as one user here; at 128 the agents past it fail with \"inotify_init1: Too many open files\"); it was put back afterwards."
+    # Put it back only once every agent is gone.
+    restore_inotify() { if [[ $(cat "$INOTIFY") == "$inotify_need" ]]; then echo "$inotify_was" >"$INOTIFY" || true; fi; }
+    trap 'bench_cleanup; rc=$?; restore_inotify; exit $rc' EXIT
+  else
+    log "fs.inotify.max_user_instances is $inotify_was: $NMAX agents of one user need about $inotify_need (sysctl -w fs.inotify.max_user_instances=$inotify_need)"
+    exit 1
+  fi
+fi
+
 log "controller and $NMAX agents in $WORK"
 start_controller
 sleep 1
@@ -85,6 +104,7 @@ note "- idle agent RSS: median $agent_rss_med KiB, max $agent_rss_max KiB ($agen
 note "- wakeups over $IDLE s idle (voluntary + involuntary context switches summed over /proc/PID/task/*/status): $agent_wpm per agent per minute; controller: $ctl_wpm per minute."
 note "- the agents' wakeups per thread name (per agent per minute): $by_thread."
 note "- CPU time while idle: $agent_cpu ms per agent per minute; controller: $ctl_cpu ms per minute."
+[[ -n $inotify_note ]] && note "$inotify_note"
 note "- $NMAX agents (certificates issued in parallel, agents started in parallel) were all connected after $connect_s s."
 note
 

@@ -57,6 +57,7 @@ bench_init() {
 bench_cleanup() {
   local rc=$?
   local pid
+  set +e  # whatever fails here, every process we started is stopped
   [[ -d $WORK/ansible-cp ]] && stop_ssh_masters
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -65,6 +66,7 @@ bench_cleanup() {
   else
     rm -rf "$WORK"
   fi
+  return "$rc"
 }
 
 log() { echo "[$SCRIPT] $*" >&2; }
@@ -212,7 +214,6 @@ EOF
 stop_ssh_masters() {
   local s
   for s in "$WORK"/ansible-cp/*; do
-    [[ -S $s ]] && ssh -o ControlPath="$s" -O exit dummy >/dev/null 2>&1
+    if [[ -S $s ]]; then ssh -o ControlPath="$s" -O exit dummy >/dev/null 2>&1 || true; fi
   done
-  true
 }

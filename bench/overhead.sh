@@ -81,7 +81,7 @@ for pb in poll1 poll5 fire_status; do
   to=$(over "$tw" "$base_t") ao=$(over "$aw" "$base_a")
   ok=$(awk -v o="$te" 'BEGIN { print (o < 0.05) ? "yes" : "no" }')
   r=-
-  if [[ $ao != - ]]; then r=$(awk -v a="$ao" -v t="$te" 'BEGIN { if (t <= 0.001) print "-"; else printf "%.0fx", a / t }'); fi
+  if [[ $ao != - ]]; then r=$(awk -v a="$ao" -v t="$te" 'BEGIN { if (t <= 0.001 || a <= 0) print "-"; else printf "%.0fx", a / t }'); fi
   row "completion overhead: $label" "$(fmt_ms "$te")" "$(fmt_ms "$ao")" "$r" "< 50 ms" "$ok"
   note "| $label | $(fmt_ms "$te") | $(fmt_ms "$lag") | $(fmt_s "$tw") / $(fmt_s "$base_t") | $(fmt_ms "$to") | $(fmt_s "$aw") / $(fmt_s "$base_a") | $(fmt_ms "$ao") |"
 done
