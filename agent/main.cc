@@ -12,6 +12,7 @@
 #include "agent/controller_link.h"
 #include "agent/jobs/job_engine.h"
 #include "agent/outbox.h"
+#include "agent/simulator.h"
 #include "common/daemon.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -21,8 +22,12 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "__shim") == 0) {
     return tachyon::jobs::ShimMain(argc - 1, argv + 1);
   }
+  // The fleet simulator has flags of its own (`tachyon-agent --simulate N --help`).
+  if (tachyon::agent::WantsSimulator(argc, argv)) return tachyon::agent::SimulatorMain(argc, argv);
   tachyon::BlockShutdownSignals();
   CLI::App app{"tachyon-agent: runs jobs for the tachyon controller; dials out over mTLS gRPC"};
+  app.footer("Fleet simulator: tachyon-agent --simulate N --simulate-ca-dir PKI_DIR ... (see "
+             "`tachyon-agent --simulate 1 --help`)");
   tachyon::DaemonFlags daemon;
   tachyon::agent::ControllerLink::Options link;
   link.controller = "127.0.0.1:7443";

@@ -1,6 +1,7 @@
 // tachyon-controller: flags, signals and wiring only.
 
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <cstring>
 #include <fstream>
@@ -31,6 +32,11 @@ int main(int argc, char** argv) {
     return tachyon::jobs::ShimMain(argc - 1, argv + 1);
   }
   tachyon::BlockShutdownSignals();
+  // One socket per connected agent: take the whole hard limit of open files.
+  if (struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   CLI::App app{"tachyon-controller: runs rollouts and dispatches jobs to agents over mTLS gRPC"};
   tachyon::DaemonFlags daemon;
   std::string listen = "127.0.0.1:7443";
