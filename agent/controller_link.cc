@@ -2,16 +2,21 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <deque>
+#include <optional>
 #include <random>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "agent/enroll.h"
 #include "agent/facts.h"
 #include "common/limits.h"
+#include "common/fs.h"
 #include "common/log.h"
+#include "common/pki.h"
 #include "proto/job_state.h"
 #include "tachyon/v1/agent.grpc.pb.h"
 
@@ -75,6 +80,29 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
   }
 
   void Cancel() { context_.TryCancel(); }
+
+  // Blocks the link thread until the stream is over (true), a renewal answer arrived, or
+  // `deadline` passed (false).
+  bool WaitUntil(absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(done_mu_);
+    auto ready = [this] { return done_ || renewed_.has_value(); };
+    if (deadline == absl::InfiniteFuture()) {
+      done_cv_.wait(lock, ready);
+    } else {
+      done_cv_.wait_until(lock, absl::ToChronoTime(deadline), ready);
+    }
+    return done_;
+  }
+
+  std::optional<v1::RenewResponse> TakeRenewed() {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    std::optional<v1::RenewResponse> r = std::move(renewed_);
+    renewed_.reset();
+    return r;
+  }
+
+  bool welcomed() const { return welcomed_.load(); }
+  bool controller_renews() const { return controller_renews_.load(); }
 
   // Blocks the link thread (never a reactor) until the stream is over.
   grpc::Status Await(bool* was_welcomed) {
@@ -153,6 +181,7 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
         const auto& w = msg.welcome();
         TLOG(Info) << "connected to controller " << w.controller_version() << " as '"
                    << w.agent_name() << "'";
+        controller_renews_ = w.renews_certificates();
         {
           std::lock_guard<std::mutex> lock(send_mu_);
           for (const auto& e : outbox_->OnWelcome(w.last_acked_seq())) Enqueue(ToProto(e));
@@ -204,6 +233,13 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
       case v1::ControllerMessage::kAck:
         outbox_->Ack(msg.ack().acked_seq());
         break;
+      case v1::ControllerMessage::kRenewed: {
+        // Files are written by the link thread, not here: a reactor never blocks.
+        std::lock_guard<std::mutex> lock(done_mu_);
+        renewed_ = msg.renewed();
+        done_cv_.notify_all();
+        break;
+      }
       default:
         TLOG(Warning) << "ignoring an empty message from the controller";
     }
@@ -237,6 +273,7 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
   grpc::ClientContext context_;
   v1::ControllerMessage in_;
   std::atomic<bool> welcomed_{false};
+  std::atomic<bool> controller_renews_{false};
   std::mutex send_mu_;
 
   absl::Mutex mu_;
@@ -248,6 +285,7 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
   std::condition_variable done_cv_;
   bool done_ = false;
   grpc::Status status_;
+  std::optional<v1::RenewResponse> renewed_;  // guarded by done_mu_
 };
 
 ControllerLink::ControllerLink(Options options, jobs::JobEngine* engine, Outbox* outbox)
@@ -299,6 +337,88 @@ void ControllerLink::SendOutput(const jobs::JobEvent& event) {
   conn->SendLive(std::move(m));
 }
 
+namespace {
+
+// When the certificate in `cert_path` should be renewed: at two thirds of its lifetime.
+// InfiniteFuture when it cannot be read.
+absl::Time RenewalDue(const std::string& cert_path) {
+  auto pem = ReadFile(cert_path, 1 << 20);
+  if (!pem.ok()) return absl::InfiniteFuture();
+  auto info = pki::ReadCertInfo(*pem);
+  if (!info.ok()) return absl::InfiniteFuture();
+  return info->not_before + (info->not_after - info->not_before) * 2 / 3;
+}
+
+// How long to wait before asking again after a renewal that failed or got no answer.
+absl::Duration RenewalRetry(const std::string& cert_path) {
+  auto pem = ReadFile(cert_path, 1 << 20);
+  absl::Duration lifetime = absl::Hours(24);
+  if (pem.ok()) {
+    if (auto info = pki::ReadCertInfo(*pem); info.ok()) {
+      lifetime = info->not_after - info->not_before;
+    }
+  }
+  return std::clamp(lifetime / 20, absl::Seconds(1), absl::Minutes(10));
+}
+
+}  // namespace
+
+grpc::Status ControllerLink::Supervise(Connection* conn, bool* welcomed) {
+  if (!options_.renew_certificate) return conn->Await(welcomed);
+  std::string pending_key;  // the key of the request in flight
+  absl::Time next = RenewalDue(options_.tls.cert);
+  while (true) {
+    if (conn->WaitUntil(next)) return conn->Await(welcomed);
+    if (auto renewed = conn->TakeRenewed()) {
+      if (!renewed->error().empty() || pending_key.empty()) {
+        TLOG(Warning) << "certificate renewal refused by the controller: "
+                      << (renewed->error().empty() ? "unexpected answer" : renewed->error());
+        next = absl::Now() + RenewalRetry(options_.tls.cert);
+      } else if (absl::Status st = InstallCertificate(options_.tls, pending_key,
+                                                      renewed->cert_pem(), renewed->ca_pem());
+                 !st.ok()) {
+        TLOG(Error) << "certificate renewal: installing the new certificate: " << st;
+        next = absl::Now() + RenewalRetry(options_.tls.cert);
+      } else {
+        auto info = pki::ReadCertInfo(renewed->cert_pem());
+        TLOG(Info) << "certificate renewed"
+                   << (info.ok() ? absl::StrCat(": serial ", info->serial_hex, ", valid until ",
+                                                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 info->not_after,
+                                                                 absl::UTCTimeZone()))
+                                 : std::string())
+                   << "; used from the next connection on";
+        next = RenewalDue(options_.tls.cert);
+      }
+      pending_key.clear();
+      continue;
+    }
+    if (absl::Now() < next) continue;
+    if (!conn->welcomed()) {
+      next = absl::Now() + absl::Seconds(1);
+      continue;
+    }
+    if (!conn->controller_renews()) {
+      next = absl::InfiniteFuture();
+      continue;
+    }
+    auto key = pki::MakeKeyPem();
+    auto csr = key.ok() ? pki::MakeCsrPem(*key, "") : key.status();
+    if (!csr.ok()) {
+      TLOG(Error) << "certificate renewal: " << csr.status();
+      next = absl::Now() + RenewalRetry(options_.tls.cert);
+      continue;
+    }
+    pending_key = *key;
+    v1::AgentMessage m;
+    m.mutable_renew()->set_csr_pem(*csr);
+    conn->Enqueue(std::move(m));
+    TLOG(Info) << "certificate renewal requested";
+    // Asked again if no answer comes by then.
+    next = absl::Now() + RenewalRetry(options_.tls.cert);
+  }
+}
+
 void ControllerLink::Run() {
   std::mt19937_64 rng{std::random_device{}()};
   absl::Duration backoff = options_.backoff_initial;
@@ -327,7 +447,7 @@ void ControllerLink::Run() {
         current_ = conn;
       }
       bool welcomed = false;
-      grpc::Status status = conn->Await(&welcomed);
+      grpc::Status status = Supervise(conn.get(), &welcomed);
       {
         std::lock_guard<std::mutex> lock(mu_);
         current_.reset();

@@ -4,6 +4,8 @@
 // on the job engine, and reports job events from the outbox. Reconnects forever with capped
 // exponential backoff and full jitter. The only agent file that includes gRPC headers.
 
+#include <grpcpp/support/status.h>
+
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,10 @@ class ControllerLink {
     std::vector<std::string> groups;
     absl::Duration backoff_initial = absl::Milliseconds(200);
     absl::Duration backoff_max = absl::Seconds(30);
+    // Renew our certificate over the stream once two thirds of its lifetime have passed (when
+    // the controller says it renews). The new files replace tls.cert/tls.key (and tls.ca) and
+    // are used from the next connect on; the stream and its jobs carry on.
+    bool renew_certificate = true;
   };
 
   ControllerLink(Options options, jobs::JobEngine* engine, Outbox* outbox);
@@ -42,6 +48,8 @@ class ControllerLink {
 
  private:
   void Run();
+  // Waits for the stream to end, renewing the certificate meanwhile when it is due.
+  grpc::Status Supervise(Connection* conn, bool* welcomed);
 
   Options options_;
   jobs::JobEngine* engine_;

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/controller_link.h"
+#include "agent/enroll.h"
 #include "agent/jobs/job_engine.h"
 #include "agent/outbox.h"
 #include "agent/simulator.h"
@@ -21,6 +22,9 @@
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "__shim") == 0) {
     return tachyon::jobs::ShimMain(argc - 1, argv + 1);
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "enroll") == 0) {
+    return tachyon::agent::EnrollMain(argc - 1, argv + 1);
   }
   // The fleet simulator has flags of its own (`tachyon-agent --simulate N --help`).
   if (tachyon::agent::WantsSimulator(argc, argv)) return tachyon::agent::SimulatorMain(argc, argv);
@@ -39,9 +43,10 @@ int main(int argc, char** argv) {
   tachyon::AddDaemonFlags(app, &daemon);
   app.add_option("--controller", link.controller, "controller HOST:PORT");
   app.add_option("--state-dir", state_dir, "job spool and agent state")->required();
-  app.add_option("--ca", link.tls.ca, "CA certificate (PEM)")->required();
-  app.add_option("--cert", link.tls.cert, "agent certificate (PEM)")->required();
-  app.add_option("--key", link.tls.key, "agent private key (PEM)")->required();
+  // Not needed once `tachyon-agent enroll` has put them in the state dir.
+  app.add_option("--ca", link.tls.ca, "CA certificate (PEM; default STATE_DIR/ca.crt)");
+  app.add_option("--cert", link.tls.cert, "agent certificate (PEM; default STATE_DIR/agent.crt)");
+  app.add_option("--key", link.tls.key, "agent private key (PEM; default STATE_DIR/agent.key)");
   app.add_option("--group", link.groups, "inventory group this host belongs to (repeatable)");
   app.add_option("--kill-grace", kill_grace,
                  "seconds between SIGTERM and SIGKILL when a job times out or is killed");
@@ -58,6 +63,10 @@ int main(int argc, char** argv) {
     return rc;
   }
 
+  if (!tachyon::agent::ResolveEnrolledFiles(state_dir, &link.controller, &link.tls,
+                                            app.count("--controller") > 0)) {
+    return 5;
+  }
   std::string spool = state_dir + "/jobs";
   if (auto st = tachyon::MakeDirs(spool, 0700); !st.ok()) {
     TLOG(Error) << "state dir: " << st;

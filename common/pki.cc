@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -47,6 +48,11 @@ using ExtPtr = SslPtr<X509_EXTENSION, X509_EXTENSION_free>;
 using GeneralNamesPtr = SslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
 using StorePtr = SslPtr<X509_STORE, X509_STORE_free>;
 using StoreCtxPtr = SslPtr<X509_STORE_CTX, X509_STORE_CTX_free>;
+using ReqPtr = SslPtr<X509_REQ, X509_REQ_free>;
+void FreeExtStack(STACK_OF(X509_EXTENSION) * s) { sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free); }
+using ExtStackPtr = SslPtr<STACK_OF(X509_EXTENSION), FreeExtStack>;
+using BasicConstraintsPtr = SslPtr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
+using EkuPtr = SslPtr<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
 
 constexpr absl::string_view kUriScheme = "tachyon://";
 
@@ -270,7 +276,7 @@ Validity ValidityFor(int days) {
 }
 
 const char* SubdirFor(Role role) {
-  return role == Role::kAgent ? "agents" : "operators";
+  return role == Role::kAgent ? "agents" : role == Role::kOperator ? "operators" : "controllers";
 }
 
 }  // namespace
@@ -535,6 +541,178 @@ absl::Status Issue(const std::string& dir, Role role, const std::string& name, i
                    SignCertificate(*ca_cert, *ca_key, key, role, name, ValidityFor(days), {}));
   RETURN_IF_ERROR(MakeDirs(Join(dir, SubdirFor(role)), 0700));
   return WriteKeyAndCert(key_path, key, cert_path, cert);
+}
+
+absl::Status IssueController(const std::string& dir, const std::string& name,
+                             const std::vector<std::string>& sans, int days) {
+  RETURN_IF_ERROR(CheckName(name));
+  RETURN_IF_ERROR(CheckDays(days));
+  std::string cert_path = IssuedCertPath(dir, Role::kController, name);
+  std::string key_path = IssuedKeyPath(dir, Role::kController, name);
+  for (const std::string& path : {cert_path, key_path}) {
+    if (PathExists(path)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          path, " already exists: refusing to overwrite it; pick another name"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::string ca_cert, ReadFile(Join(dir, "ca.crt")));
+  ASSIGN_OR_RETURN(std::string ca_key, ReadFile(Join(dir, "ca.key")));
+  ASSIGN_OR_RETURN(std::string key, MakeKeyPem());
+  ASSIGN_OR_RETURN(std::string cert, SignCertificate(ca_cert, ca_key, key, Role::kController,
+                                                     "controller", ValidityFor(days), sans));
+  RETURN_IF_ERROR(MakeDirs(Join(dir, SubdirFor(Role::kController)), 0700));
+  return WriteKeyAndCert(key_path, key, cert_path, cert);
+}
+
+absl::StatusOr<std::string> MakeCsrPem(
+    const std::string& key_pem, const std::string& common_name,
+    const std::vector<std::pair<std::string, std::string>>& extensions) {
+  ASSIGN_OR_RETURN(PkeyPtr key, ParseKey(key_pem, /*require_private=*/true, "key"));
+  ReqPtr req(X509_REQ_new());
+  if (!req) return SslError("X509_REQ_new");
+  if (!X509_REQ_set_version(req.get(), 0)) return SslError("X509_REQ_set_version");
+  if (!common_name.empty()) {
+    RETURN_IF_ERROR(SetCommonName(X509_REQ_get_subject_name(req.get()), common_name));
+  }
+  if (!X509_REQ_set_pubkey(req.get(), key.get())) return SslError("X509_REQ_set_pubkey");
+  if (!extensions.empty()) {
+    ExtStackPtr exts(sk_X509_EXTENSION_new_null());
+    if (!exts) return SslError("sk_X509_EXTENSION_new_null");
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
+    for (const auto& [name, value] : extensions) {
+      X509_EXTENSION* ext = X509V3_EXT_nconf(nullptr, &ctx, name.c_str(), value.c_str());
+      if (!ext) return SslError(absl::StrCat("extension ", name, "=", value));
+      if (!sk_X509_EXTENSION_push(exts.get(), ext)) {
+        X509_EXTENSION_free(ext);
+        return SslError("sk_X509_EXTENSION_push");
+      }
+    }
+    if (!X509_REQ_add_extensions(req.get(), exts.get())) return SslError("X509_REQ_add_extensions");
+  }
+  if (!X509_REQ_sign(req.get(), key.get(), EVP_sha256())) return SslError("X509_REQ_sign");
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || !PEM_write_bio_X509_REQ(bio.get(), req.get())) return SslError("PEM_write_bio_X509_REQ");
+  return BioContents(bio.get());
+}
+
+absl::StatusOr<std::string> PublicKeyFromCsrPem(const std::string& csr_pem) {
+  ERR_clear_error();
+  BioPtr bio = MemBio(csr_pem);
+  if (!bio) return SslError("BIO_new_mem_buf");
+  ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the certificate request is not a PEM CSR");
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  if (key == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the certificate request carries no public key");
+  }
+  // Proof of possession: whoever sent the request holds the private key.
+  if (X509_REQ_verify(req.get(), key) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the certificate request's signature does not verify");
+  }
+  RETURN_IF_ERROR(CheckP256(key, "the requested key"));
+  BioPtr out(BIO_new(BIO_s_mem()));
+  if (!out || !PEM_write_bio_PUBKEY(out.get(), key)) return SslError("PEM_write_bio_PUBKEY");
+  return BioContents(out.get());
+}
+
+absl::StatusOr<CertInfo> ReadCertInfo(const std::string& cert_pem) {
+  ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
+  CertInfo info;
+  BnPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
+  if (!serial) return SslError("serial number");
+  char* hex = BN_bn2hex(serial.get());
+  if (hex == nullptr) return SslError("BN_bn2hex");
+  info.serial_hex = absl::AsciiStrToLower(hex);
+  OPENSSL_free(hex);
+  auto to_time = [](const ASN1_TIME* t) -> absl::StatusOr<absl::Time> {
+    struct tm tm {};
+    if (ASN1_TIME_to_tm(t, &tm) != 1) return SslError("ASN1_TIME_to_tm");
+    return absl::FromTM(tm, absl::UTCTimeZone());
+  };
+  ASSIGN_OR_RETURN(info.not_before, to_time(X509_get0_notBefore(cert.get())));
+  ASSIGN_OR_RETURN(info.not_after, to_time(X509_get0_notAfter(cert.get())));
+  BasicConstraintsPtr bc(static_cast<BASIC_CONSTRAINTS*>(
+      X509_get_ext_d2i(cert.get(), NID_basic_constraints, nullptr, nullptr)));
+  info.is_ca = bc && bc->ca;
+  EkuPtr eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(cert.get(), NID_ext_key_usage, nullptr, nullptr)));
+  if (!eku) {
+    info.server_auth = info.client_auth = true;
+  } else {
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+      int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i));
+      if (nid == NID_server_auth || nid == NID_anyExtendedKeyUsage) info.server_auth = true;
+      if (nid == NID_client_auth || nid == NID_anyExtendedKeyUsage) info.client_auth = true;
+    }
+  }
+  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  if (names) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+      auto text = [](const ASN1_STRING* s) {
+        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                           static_cast<size_t>(ASN1_STRING_length(s)));
+      };
+      switch (gn->type) {
+        case GEN_URI: info.sans.push_back("URI:" + text(gn->d.uniformResourceIdentifier)); break;
+        case GEN_DNS: info.sans.push_back("DNS:" + text(gn->d.dNSName)); break;
+        case GEN_IPADD: {
+          const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
+          char buf[INET6_ADDRSTRLEN] = {0};
+          int af = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
+          inet_ntop(af, ASN1_STRING_get0_data(ip), buf, sizeof(buf));
+          info.sans.push_back(absl::StrCat("IP:", buf));
+          break;
+        }
+        default: info.sans.push_back(absl::StrCat("OTHER:", gn->type)); break;
+      }
+    }
+  }
+  ERR_clear_error();
+  return info;
+}
+
+absl::StatusOr<std::vector<std::string>> SplitCertificates(const std::string& pem) {
+  ERR_clear_error();
+  BioPtr bio = MemBio(pem);
+  if (!bio) return SslError("BIO_new_mem_buf");
+  std::vector<std::string> out;
+  while (true) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    ASSIGN_OR_RETURN(std::string one, CertToPem(cert.get()));
+    out.push_back(std::move(one));
+  }
+  ERR_clear_error();
+  if (out.empty()) return absl::InvalidArgumentError("no PEM certificate found");
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : md) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    return SslError("RAND_bytes");
+  }
+  return out;
 }
 
 }  // namespace tachyon::pki

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -53,6 +54,12 @@ absl::Status Init(const InitOptions& options);
 // (DIR/operators/NAME.crt/.key), signed by DIR/ca.crt + DIR/ca.key. Refuses (AlreadyExists) to
 // overwrite an existing certificate or key for that name.
 absl::Status Issue(const std::string& dir, Role role, const std::string& name, int days);
+
+// A further controller certificate, for rotating the controller's own certificate under the
+// same CA: DIR/controllers/NAME.crt/.key, SAN URI tachyon://controller/controller plus `sans`
+// (IP literals or DNS names). Refuses (AlreadyExists) to overwrite.
+absl::Status IssueController(const std::string& dir, const std::string& name,
+                             const std::vector<std::string>& sans, int days);
 
 // Path helpers so that the CLI, tests and the controller agree on the layout.
 std::string IssuedCertPath(const std::string& dir, Role role, const std::string& name);
@@ -105,5 +112,39 @@ absl::Status CheckKeyMatchesCert(const std::string& cert_pem, const std::string&
 
 // Checks that `pem` holds at least one PEM certificate.
 absl::Status CheckCertificatePem(const std::string& pem);
+
+// --- Enrollment and renewal (CSRs, certificate facts, digests). ---
+
+// A PKCS#10 request for `key_pem`, signed with it (proof of possession). `extensions` are
+// OpenSSL config-style (name, value) pairs such as {"subjectAltName", "URI:tachyon://agent/x"};
+// tachyon's own agents send none, and the controller ignores whatever a request asks for.
+absl::StatusOr<std::string> MakeCsrPem(
+    const std::string& key_pem, const std::string& common_name,
+    const std::vector<std::pair<std::string, std::string>>& extensions = {});
+
+// The public key (SubjectPublicKeyInfo PEM) of a CSR, after checking the CSR's self-signature
+// and that the key is EC P-256. Nothing else of the request is used.
+absl::StatusOr<std::string> PublicKeyFromCsrPem(const std::string& csr_pem);
+
+// What a certificate says, for renewal timing, revocation checks and tests.
+struct CertInfo {
+  std::string serial_hex;  // lowercase hex, no leading zeros
+  absl::Time not_before;
+  absl::Time not_after;
+  bool is_ca = false;                 // basicConstraints CA:TRUE
+  bool server_auth = false;           // extendedKeyUsage serverAuth (or no EKU at all)
+  bool client_auth = false;           // extendedKeyUsage clientAuth (or no EKU at all)
+  std::vector<std::string> sans;      // "URI:...", "DNS:...", "IP:..."
+};
+absl::StatusOr<CertInfo> ReadCertInfo(const std::string& cert_pem);
+
+// Every PEM certificate in `pem` (a bundle), each re-encoded as PEM.
+absl::StatusOr<std::vector<std::string>> SplitCertificates(const std::string& pem);
+
+// Lowercase hex SHA-256 of arbitrary bytes.
+std::string Sha256Hex(std::string_view data);
+
+// `n` bytes from the CSPRNG.
+absl::StatusOr<std::string> RandomBytes(size_t n);
 
 }  // namespace tachyon::pki

@@ -56,12 +56,15 @@ absl::StatusOr<Pems> Load(const Files& files) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Files& files) {
   ASSIGN_OR_RETURN(Pems pems, Load(files));
-  // The handshake itself rejects peers without a certificate chaining to our CA (or expired, or
-  // without clientAuth usage), so no unauthenticated byte ever reaches a service.
-  grpc::SslServerCredentialsOptions options(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  // The handshake rejects a peer whose certificate does not chain to our CA (or is expired, or
+  // lacks clientAuth usage). A peer with no certificate at all gets through the handshake so
+  // that it can enroll; every service but EnrollService refuses it (PeerIdentity fails).
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  std::string chain = pems.cert;
+  if (!chain.empty() && chain.back() != '\n') chain.push_back('\n');
+  chain += pems.ca;
   options.pem_root_certs = std::move(pems.ca);
-  options.pem_key_cert_pairs.push_back({std::move(pems.key), std::move(pems.cert)});
+  options.pem_key_cert_pairs.push_back({std::move(pems.key), std::move(chain)});
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::SslServerCredentials(options);
   if (!creds) return absl::InternalError("grpc::SslServerCredentials failed");
   return creds;
@@ -87,6 +90,17 @@ absl::StatusOr<pki::Identity> PeerIdentity(const grpc::AuthContext& auth) {
     return absl::UnauthenticatedError("the peer's certificate is not available");
   }
   return pki::IdentityFromCertPem(std::string(pems[0].data(), pems[0].size()));
+}
+
+absl::StatusOr<std::string> PeerCertificatePem(const grpc::AuthContext& auth) {
+  if (!auth.IsPeerAuthenticated()) {
+    return absl::UnauthenticatedError("the peer presented no verified certificate");
+  }
+  std::vector<grpc::string_ref> pems = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.size() != 1) {
+    return absl::UnauthenticatedError("the peer's certificate is not available");
+  }
+  return std::string(pems[0].data(), pems[0].size());
 }
 
 absl::StatusOr<pki::Identity> PeerIdentity(const std::shared_ptr<const grpc::AuthContext>& auth) {

@@ -23,8 +23,11 @@ struct Files {
   std::string key;
 };
 
-// Server credentials that require a client certificate and verify it (chain to `files.ca`,
-// validity period, clientAuth usage) during the handshake; no plaintext, no anonymous peers.
+// Server credentials that request a client certificate and verify any that is presented (chain
+// to `files.ca`, validity period, clientAuth usage) during the handshake; no plaintext. A client
+// without a certificate completes the handshake with no identity (PeerIdentity is
+// Unauthenticated): only EnrollService serves it, every other service refuses it. The CA
+// certificates are sent after our own, so that an enrolling agent can pin the CA by fingerprint.
 // Fails with a message naming the file when one is missing, unreadable or not the right PEM,
 // or when the key does not match the certificate.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Files& files);
@@ -38,5 +41,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(con
 absl::StatusOr<pki::Identity> PeerIdentity(const grpc::AuthContext& auth);
 // For grpc::CallbackServerContext::auth_context(); a null context is Unauthenticated.
 absl::StatusOr<pki::Identity> PeerIdentity(const std::shared_ptr<const grpc::AuthContext>& auth);
+
+// The PEM of the verified peer certificate (for serial and validity checks); Unauthenticated
+// when there is none.
+absl::StatusOr<std::string> PeerCertificatePem(const grpc::AuthContext& auth);
 
 }  // namespace tachyon::tls

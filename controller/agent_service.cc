@@ -47,8 +47,13 @@ class StreamLink final : public AgentLink {
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
                           public std::enable_shared_from_this<AgentStream> {
  public:
-  AgentStream(Dispatcher* dispatcher, std::string name, std::string peer)
-      : dispatcher_(dispatcher), name_(std::move(name)), peer_(std::move(peer)) {}
+  AgentStream(Dispatcher* dispatcher, std::string name, std::string peer,
+              CertAuthority* authority = nullptr, std::string cert_pem = "")
+      : dispatcher_(dispatcher),
+        name_(std::move(name)),
+        peer_(std::move(peer)),
+        authority_(authority),
+        cert_pem_(std::move(cert_pem)) {}
 
   void Begin() {
     self_ = shared_from_this();
@@ -165,6 +170,8 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                         << msg.action_result().jid() << ": " << msg.action_result().error();
         }
         return grpc::Status::OK;
+      case v1::AgentMessage::kRenew:
+        return HandleRenew(msg.renew());
       case v1::AgentMessage::kHello:
         return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "a second hello on one stream");
       default:
@@ -221,6 +228,8 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     welcome.mutable_welcome()->set_protocol_version(v1::PROTOCOL_VERSION_1);
     welcome.mutable_welcome()->set_agent_name(name_);
     welcome.mutable_welcome()->set_controller_version(TACHYON_VERSION);
+    welcome.mutable_welcome()->set_renews_certificates(authority_ != nullptr &&
+                                                      authority_->can_sign());
     registered_ = true;
     // Redeliveries may be queued before the welcome; the agent handles either order.
     auto last_seq = dispatcher_->AgentConnected(name_, h, link_);
@@ -228,6 +237,14 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       return grpc::Status(grpc::StatusCode::INTERNAL, std::string(last_seq.status().message()));
     }
     welcome.mutable_welcome()->set_last_acked_seq(*last_seq);
+    // A revocation committed between the check at stream start and the registration above
+    // found no link to close; this second look, after registering, cannot miss it.
+    if (authority_ != nullptr) {
+      if (absl::Status st = authority_->CheckAgent(name_, cert_pem_); !st.ok()) {
+        TLOG(Warning) << "security: agent '" << name_ << "' (" << peer_ << ") refused: " << st;
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(st.message()));
+      }
+    }
     Enqueue(std::move(welcome));
     TLOG(Info) << "agent '" << name_ << "' connected (" << peer_ << ", version " << h.version
                << ", " << h.groups.size() << " groups)";
@@ -270,9 +287,36 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     return grpc::Status::OK;
   }
 
+  // Signs a new certificate for this stream's authenticated name; the CSR gives only its key.
+  grpc::Status HandleRenew(const v1::RenewRequest& renew) {
+    v1::ControllerMessage reply;
+    auto* out = reply.mutable_renewed();
+    absl::Status st = absl::FailedPreconditionError("this controller does not renew certificates");
+    if (renew.csr_pem().size() > kMaxCsrBytes) {
+      st = absl::InvalidArgumentError("certificate request too large");
+    } else if (authority_ != nullptr) {
+      auto issued = authority_->Renew(name_, renew.csr_pem());
+      if (issued.ok()) {
+        out->set_cert_pem(issued->cert_pem);
+        out->set_ca_pem(issued->ca_pem);
+      }
+      st = issued.status();
+    }
+    if (!st.ok()) {
+      TLOG(Warning) << "agent '" << name_ << "': renewal refused: " << st;
+      out->set_error(std::string(st.message()));
+    }
+    Enqueue(std::move(reply));
+    return grpc::Status::OK;
+  }
+
+  static constexpr size_t kMaxCsrBytes = 16 << 10;
+
   Dispatcher* dispatcher_;
   const std::string name_;
   const std::string peer_;
+  CertAuthority* const authority_;
+  const std::string cert_pem_;
   std::shared_ptr<AgentStream> self_;
   std::shared_ptr<StreamLink> link_;
   v1::AgentMessage in_;      // touched only by the read path: one read in flight
@@ -345,7 +389,27 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
     return new RejectReactor(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                           "AgentService accepts only agent certificates"));
   }
-  auto stream = std::make_shared<AgentStream>(dispatcher_, identity->name, context->peer());
+  std::string cert_pem;
+  if (authority_ != nullptr) {
+    // Revocation is ours to enforce (gRPC 1.51's CRL check is leaf-only and fails open): a
+    // revoked agent's stream is refused before it is registered.
+    auto pem = tls::PeerCertificatePem(*context->auth_context());
+    absl::Status st = pem.status();
+    if (pem.ok()) {
+      cert_pem = *pem;
+      st = authority_->CheckAgent(identity->name, cert_pem);
+    }
+    if (!st.ok()) {
+      TLOG(Warning) << "security: AgentService.Connect refused for " << context->peer()
+                    << " (agent/" << identity->name << "): " << st.message();
+      return new RejectReactor(
+          grpc::Status(absl::IsPermissionDenied(st) ? grpc::StatusCode::PERMISSION_DENIED
+                                                    : grpc::StatusCode::UNAVAILABLE,
+                       std::string(st.message())));
+    }
+  }
+  auto stream = std::make_shared<AgentStream>(dispatcher_, identity->name, context->peer(),
+                                              authority_, std::move(cert_pem));
   stream->Begin();
   return stream.get();
 }

@@ -4,6 +4,7 @@
 // peer certificate (role agent, name from its SAN), converts wire messages to plain structs for
 // the Dispatcher, and implements AgentLink for sending to that agent.
 
+#include "controller/cert_authority.h"
 #include "controller/dispatcher.h"
 #include "tachyon/v1/agent.grpc.pb.h"
 
@@ -11,13 +12,16 @@ namespace tachyon::controller {
 
 class AgentServiceImpl final : public tachyon::v1::AgentService::CallbackService {
  public:
-  explicit AgentServiceImpl(Dispatcher* dispatcher) : dispatcher_(dispatcher) {}
+  // `authority` (may be null) refuses revoked agents at stream start and renews certificates.
+  explicit AgentServiceImpl(Dispatcher* dispatcher, CertAuthority* authority = nullptr)
+      : dispatcher_(dispatcher), authority_(authority) {}
 
   grpc::ServerBidiReactor<tachyon::v1::AgentMessage, tachyon::v1::ControllerMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
  private:
   Dispatcher* dispatcher_;
+  CertAuthority* authority_;
 };
 
 }  // namespace tachyon::controller

@@ -1,7 +1,9 @@
 #include "controller/control_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
+#include <set>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -399,6 +401,23 @@ grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerCon
     info->set_last_seen(a.connected ? Rfc3339(absl::Now()) : Rfc3339(a.record.last_seen));
     info->set_facts_json(a.record.facts_json);
   }
+  if (options_.authority != nullptr) {
+    auto revoked = options_.authority->RevokedNames();
+    if (!revoked.ok()) return Done(ctx, ToGrpc(revoked.status()));
+    std::set<std::string> listed;
+    for (auto& info : *resp->mutable_agents()) {
+      listed.insert(info.name());
+      if (revoked->count(info.name())) info.set_revoked(true);
+    }
+    // A name revoked before it ever connected is listed too, so the operator sees it.
+    for (const auto& name : *revoked) {
+      if (listed.count(name)) continue;
+      auto* info = resp->add_agents();
+      info->set_name(name);
+      info->set_revoked(true);
+      info->set_facts_json("{}");
+    }
+  }
   return Done(ctx, grpc::Status::OK);
 }
 
@@ -590,6 +609,48 @@ grpc::ServerUnaryReactor* ControlServiceImpl::AbortRollout(grpc::CallbackServerC
   auto r = rollouts_->Abort(req->id(), req->kill(), OperatorName(ctx));
   if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
   FillRolloutInfo(*r, resp);
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::RevokeAgent(grpc::CallbackServerContext* ctx,
+                                                          const v1::RevokeAgentRequest* req,
+                                                          v1::RevokeAgentResponse* resp) {
+  if (auto st = CheckOperator(ctx, "RevokeAgent"); !st.ok()) return Done(ctx, st);
+  if (options_.authority == nullptr) {
+    return Done(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "revocation is not enabled"));
+  }
+  // Stored first, then the open stream is closed: a stream starting meanwhile checks the store
+  // again once it is registered, so one of the two always sees the other.
+  if (auto st = options_.authority->Revoke(req->name()); !st.ok()) return Done(ctx, ToGrpc(st));
+  bool was_connected = dispatcher_->CloseAgent(req->name(), "the agent's certificate was revoked");
+  TLOG(Warning) << "security: agent '" << req->name() << "' revoked by " << OperatorName(ctx)
+                << (was_connected ? "; its stream is closed" : "");
+  resp->set_name(req->name());
+  resp->set_was_connected(was_connected);
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::CreateToken(grpc::CallbackServerContext* ctx,
+                                                          const v1::CreateTokenRequest* req,
+                                                          v1::CreateTokenResponse* resp) {
+  if (auto st = CheckOperator(ctx, "CreateToken"); !st.ok()) return Done(ctx, st);
+  if (options_.authority == nullptr) {
+    return Done(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "enrollment is not enabled"));
+  }
+  CertAuthority::TokenRequest tr;
+  tr.name = req->name();
+  if (req->ttl_ms() > 0) {
+    tr.ttl = absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_ms(), 1ull << 50)));
+  } else if (req->ttl_seconds() > 0) {
+    tr.ttl = absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_seconds(), 1ull << 40)));
+  }
+  tr.uses = req->uses() == 0 ? 1 : req->uses();
+  tr.replace = req->replace();
+  auto token = options_.authority->CreateToken(tr);
+  if (!token.ok()) return Done(ctx, ToGrpc(token.status()));
+  resp->set_token(token->token);
+  resp->set_id(token->id);
+  resp->set_expires(Rfc3339(token->expires));
   return Done(ctx, grpc::Status::OK);
 }
 

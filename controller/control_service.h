@@ -3,6 +3,7 @@
 // gRPC edge for operators (the `tachyon` CLI): ControlService. Every call checks that the peer
 // certificate is an operator's, then hands plain structs to the Dispatcher / ExecSession.
 
+#include "controller/cert_authority.h"
 #include "controller/dispatcher.h"
 #include "controller/event_bus.h"
 #include "controller/rollouts.h"
@@ -15,6 +16,8 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
  public:
   struct Options {
     int64_t default_timeout_seconds = 0;  // for exec without -B; 0 = none
+    // Tokens and revocation (issue 8); null: those calls are UNIMPLEMENTED.
+    CertAuthority* authority = nullptr;
   };
   ControlServiceImpl(Dispatcher* dispatcher, EventBus* bus, store::Store* store,
                      RolloutManager* rollouts, Options options)
@@ -54,6 +57,12 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
   grpc::ServerUnaryReactor* AbortRollout(grpc::CallbackServerContext* ctx,
                                          const tachyon::v1::RolloutRequest* req,
                                          tachyon::v1::RolloutInfo* resp) override;
+  grpc::ServerUnaryReactor* RevokeAgent(grpc::CallbackServerContext* ctx,
+                                        const tachyon::v1::RevokeAgentRequest* req,
+                                        tachyon::v1::RevokeAgentResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
+                                        const tachyon::v1::CreateTokenRequest* req,
+                                        tachyon::v1::CreateTokenResponse* resp) override;
 
  private:
   Dispatcher* dispatcher_;

@@ -388,4 +388,11 @@ void Dispatcher::CloseAll(const std::string& reason) {
   for (auto& [name, link] : links) link->Close(reason);
 }
 
+bool Dispatcher::CloseAgent(const std::string& name, const std::string& reason) {
+  std::shared_ptr<AgentLink> link = LinkFor(name);
+  if (!link) return false;
+  link->Close(reason);
+  return true;
+}
+
 }  // namespace tachyon::controller

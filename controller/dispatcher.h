@@ -91,6 +91,8 @@ class Dispatcher {
 
   // Drops every link (shutdown).
   void CloseAll(const std::string& reason);
+  // Ends one agent's stream (revocation). False when it is not connected.
+  bool CloseAgent(const std::string& name, const std::string& reason);
 
  private:
   std::shared_ptr<AgentLink> LinkFor(const std::string& name);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -16,11 +17,13 @@
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/pki.h"
 #include "common/signals.h"
 #include "common/tls.h"
 #include "controller/agent_service.h"
 #include "controller/control_service.h"
 #include "controller/dispatcher.h"
+#include "controller/enroll_service.h"
 #include "controller/event_bus.h"
 #include "controller/local_executor.h"
 #include "controller/rollouts.h"
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   tachyon::tls::Files tls;
   int64_t default_timeout = 0;
   double delivery_timeout = 300;
+  std::string ca_key_path, agent_cert_lifetime = "720h";
   tachyon::AddDaemonFlags(app, &daemon);
   app.add_option("--listen", listen, "HOST:PORT to serve on (port 0 picks a free port)");
   app.add_option("--state-dir", state_dir, "directory for the SQLite state")->required();
@@ -55,6 +59,12 @@ int main(int argc, char** argv) {
                  "timeout in seconds for jobs started without one (0 = none)");
   app.add_option("--delivery-timeout", delivery_timeout,
                  "seconds a job may wait for its agent to accept it before it ends as unreachable");
+  app.add_option("--ca-key", ca_key_path,
+                 "CA private key, to sign enrolled and renewed agent certificates (default: "
+                 "ca.key next to --ca, when it exists)");
+  app.add_option("--agent-cert-lifetime", agent_cert_lifetime,
+                 "lifetime of the agent certificates this controller signs (e.g. 720h); agents "
+                 "renew at two thirds of it");
   if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "controller"); rc >= 0) {
     return rc;
   }
@@ -74,6 +84,59 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  tachyon::controller::CertAuthority::Options ca_options;
+  absl::Duration lifetime;
+  if (!absl::ParseDuration(agent_cert_lifetime, &lifetime) || lifetime < absl::Seconds(1) ||
+      lifetime > absl::Hours(24 * 3650)) {
+    std::cerr << "controller: --agent-cert-lifetime: '" << agent_cert_lifetime
+              << "' is not a duration between 1s and 87600h\n";
+    return 5;
+  }
+  ca_options.agent_cert_lifetime = lifetime;
+  if (auto bundle = tachyon::ReadFile(tls.ca, 1 << 20); bundle.ok()) ca_options.ca_bundle_pem = *bundle;
+  bool explicit_ca_key = !ca_key_path.empty();
+  if (!explicit_ca_key) {
+    std::string sibling = tls.ca.substr(0, tls.ca.rfind('/') + 1) + "ca.key";
+    if (tachyon::PathExists(sibling)) ca_key_path = sibling;
+  }
+  std::optional<std::string> ca_key;
+  if (!ca_key_path.empty()) {
+    auto read = tachyon::ReadFile(ca_key_path, 1 << 20);
+    if (read.ok()) {
+      ca_key = *read;
+    } else if (explicit_ca_key) {
+      TLOG(Error) << "--ca-key: " << read.status();
+      return 1;
+    } else {
+      TLOG(Warning) << "CA key " << ca_key_path << ": " << read.status();
+    }
+  }
+  if (ca_key) {
+    // The signing CA is the bundle's certificate that matches the key (a bundle holds the old
+    // and the new CA during a rotation).
+    auto certs = tachyon::pki::SplitCertificates(ca_options.ca_bundle_pem);
+    if (certs.ok()) {
+      for (const auto& cert : *certs) {
+        if (tachyon::pki::CheckKeyMatchesCert(cert, *ca_key).ok()) ca_options.ca_cert_pem = cert;
+      }
+    }
+    if (ca_options.ca_cert_pem.empty()) {
+      TLOG(Error) << "--ca-key " << ca_key_path << " matches no certificate in --ca " << tls.ca;
+      return 1;
+    }
+    ca_options.ca_key_pem = *ca_key;
+    // Tokens pin the CA that the controller's own certificate chains to.
+    auto serving = tachyon::ReadFile(tls.cert, 1 << 20);
+    if (certs.ok() && serving.ok()) {
+      for (const auto& cert : *certs) {
+        if (tachyon::pki::VerifyCertificate(cert, *serving).ok()) ca_options.server_ca_pem = cert;
+      }
+    }
+  } else {
+    TLOG(Warning) << "no CA key (--ca-key): agent enrollment and certificate renewal are off";
+  }
+  tachyon::controller::CertAuthority authority(store->get(), ca_options);
+
   tachyon::controller::EventBus bus(store->get());
   tachyon::controller::Dispatcher dispatcher(store->get(), &bus, {absl::Seconds(delivery_timeout)});
   if (auto st = dispatcher.Recover(); !st.ok()) {
@@ -89,16 +152,19 @@ int main(int argc, char** argv) {
     TLOG(Error) << "localhost executor: " << localhost.status();
     return 1;
   }
-  tachyon::controller::AgentServiceImpl agent_service(&dispatcher);
+  tachyon::controller::AgentServiceImpl agent_service(&dispatcher, &authority);
+  tachyon::controller::EnrollServiceImpl enroll_service(&authority);
   tachyon::controller::RolloutManager rollouts(store->get(), &bus, &dispatcher, {state_dir});
   tachyon::controller::ControlServiceImpl control_service(&dispatcher, &bus, store->get(),
-                                                          &rollouts, {default_timeout});
+                                                          &rollouts,
+                                                          {default_timeout, &authority});
 
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *creds, &port);
   builder.RegisterService(&agent_service);
   builder.RegisterService(&control_service);
+  builder.RegisterService(&enroll_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(tachyon::kMaxMessageBytes));
   builder.SetMaxSendMessageSize(static_cast<int>(tachyon::kMaxMessageBytes));
   // Agents ping every 20 s to find dead peers; allow it, even between calls.

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/tls.h"
@@ -126,7 +127,9 @@ int RunAgentsList(const Connection& conn, Format format) {
   for (const auto& a : resp.agents()) {
     std::string groups;
     for (const auto& g : a.groups()) groups += (groups.empty() ? "" : ",") + g;
-    std::string state = a.connected() ? "connected" : "disconnected";
+    std::string state = a.revoked()     ? "revoked"
+                        : a.connected() ? "connected"
+                                        : "disconnected";
     if (format == Format::kJson) {
       json j = {{"name", a.name()},           {"state", state},
                 {"groups", a.groups()},       {"version", a.version()},
@@ -137,6 +140,61 @@ int RunAgentsList(const Connection& conn, Format format) {
                   groups.empty() ? "-" : groups.c_str(), a.version().c_str(),
                   a.last_seen().c_str());
     }
+  }
+  return 0;
+}
+
+int RunAgentsRevoke(const Connection& conn, Format format, const std::string& name) {
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::RevokeAgentRequest req;
+  req.set_name(name);
+  v1::RevokeAgentResponse resp;
+  grpc::Status st = stub->RevokeAgent(&ctx, req, &resp);
+  if (!st.ok()) return ReportRpcError(conn, st);
+  if (format == Format::kJson) {
+    std::cout << Dump(json{{"name", resp.name()},
+                           {"state", "revoked"},
+                           {"was_connected", resp.was_connected()}})
+              << "\n";
+  } else {
+    std::cout << "revoked " << resp.name()
+              << (resp.was_connected() ? " (its stream was closed)" : "") << "\n";
+  }
+  return 0;
+}
+
+int RunTokenCreate(const Connection& conn, Format format, const TokenOptions& options) {
+  absl::Duration ttl;
+  if (!absl::ParseDuration(options.ttl, &ttl) || ttl <= absl::ZeroDuration()) {
+    std::cerr << "tachyon: --ttl: '" << options.ttl << "' is not a positive duration like 1h\n";
+    return 5;
+  }
+  if (options.uses < 1) {
+    std::cerr << "tachyon: --uses must be at least 1\n";
+    return 5;
+  }
+  TACHYON_STUB_OR_RETURN(stub, conn);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::CreateTokenRequest req;
+  req.set_name(options.name);
+  req.set_ttl_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl))));
+  req.set_uses(static_cast<uint32_t>(options.uses));
+  req.set_replace(options.replace);
+  v1::CreateTokenResponse resp;
+  grpc::Status st = stub->CreateToken(&ctx, req, &resp);
+  if (!st.ok()) return ReportRpcError(conn, st);
+  if (format == Format::kJson) {
+    std::cout << Dump(json{{"token", resp.token()},
+                           {"id", resp.id()},
+                           {"name", options.name},
+                           {"uses", options.uses},
+                           {"expires", resp.expires()}})
+              << "\n";
+  } else {
+    std::cout << resp.token() << "\n";
   }
   return 0;
 }

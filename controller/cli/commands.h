@@ -30,6 +30,16 @@ struct ExecOptions {
 };
 
 int RunAgentsList(const Connection& conn, Format format);
+// `tachyon agents revoke NAME`: closes its stream at once and refuses it from then on.
+int RunAgentsRevoke(const Connection& conn, Format format, const std::string& name);
+struct TokenOptions {
+  std::string name;
+  std::string ttl = "1h";
+  int uses = 1;
+  bool replace = false;
+};
+// `tachyon token create`: prints the token (`-o json`: {"token": ..., "id": ..., "expires": ...}).
+int RunTokenCreate(const Connection& conn, Format format, const TokenOptions& options);
 int RunExec(const Connection& conn, Format format, const ExecOptions& options);
 int RunJobStatus(const Connection& conn, Format format, const std::string& jid);
 int RunJobKill(const Connection& conn, Format format, const std::string& jid);

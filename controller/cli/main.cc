@@ -71,13 +71,29 @@ int main(int argc, char** argv) {
   });
   auto* pki_issue = pki->add_subcommand("issue", "issue an agent or operator certificate");
   std::string role, name;
-  pki_issue->add_option("role", role, "agent or operator")
+  pki_issue->add_option("role", role, "agent, operator, or controller (to rotate its certificate)")
       ->required()
-      ->check(CLI::IsMember({"agent", "operator"}));
+      ->check(CLI::IsMember({"agent", "operator", "controller"}));
   pki_issue->add_option("name", name, "the agent's or operator's name")->required();
   pki_issue->add_option("--dir", pki_dir, "the PKI directory made by `pki init`")->required();
   pki_issue->add_option("--days", days, "certificate lifetime in days");
+  std::string issue_sans = "127.0.0.1,localhost";
+  pki_issue->add_option("--san", issue_sans,
+                        "controller only: its names and addresses, comma-separated");
   pki_issue->callback([&] {
+    if (role == "controller") {
+      std::vector<std::string> sans = absl::StrSplit(issue_sans, ',', absl::SkipWhitespace());
+      auto st = tachyon::pki::IssueController(pki_dir, name, sans, days);
+      if (!st.ok()) {
+        rc = PkiError(st);
+        return;
+      }
+      auto r = tachyon::pki::Role::kController;
+      std::cout << "wrote " << tachyon::pki::IssuedCertPath(pki_dir, r, name) << " and "
+                << tachyon::pki::IssuedKeyPath(pki_dir, r, name) << "\n";
+      rc = 0;
+      return;
+    }
     auto r = role == "agent" ? tachyon::pki::Role::kAgent : tachyon::pki::Role::kOperator;
     auto st = tachyon::pki::Issue(pki_dir, r, name, days);
     if (!st.ok()) {
@@ -98,6 +114,28 @@ int main(int argc, char** argv) {
   agents_ls->callback(list_agents);
   agents->callback([&] {
     if (agents->get_subcommands().empty()) list_agents();
+  });
+  auto* agents_revoke = agents->add_subcommand(
+      "revoke", "cut an agent off: close its stream now and refuse its certificate from now on");
+  std::string revoke_name;
+  agents_revoke->add_option("name", revoke_name, "the agent's name")->required();
+  agents_revoke->callback([&] {
+    if (connect()) rc = tachyon::cli::RunAgentsRevoke(conn, format(), revoke_name);
+  });
+
+  // token
+  auto* token = app.add_subcommand("token", "enrollment tokens for `tachyon-agent enroll`");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand(
+      "create", "make a token (single-use, expiring) that enrolls one agent");
+  tachyon::cli::TokenOptions to;
+  token_create->add_option("--name", to.name, "bind the token to this agent name");
+  token_create->add_option("--ttl", to.ttl, "how long the token is valid (default 1h)");
+  token_create->add_option("--uses", to.uses, "how many enrollments it allows (default 1)");
+  token_create->add_flag("--replace", to.replace,
+                         "may re-enroll an agent name that already exists, with a new key");
+  token_create->callback([&] {
+    if (connect()) rc = tachyon::cli::RunTokenCreate(conn, format(), to);
   });
   // agents install (install.cc): ssh in, install the package, enroll, start.
   auto* agents_install = agents->add_subcommand(

@@ -113,6 +113,31 @@ CREATE TABLE rollouts (
 );
 CREATE INDEX rollouts_state ON rollouts (state);
 )sql",
+    // v4: enrollment tokens (only a hash of the secret), certificates the controller signed,
+    // and revoked agent names (issue 8).
+    R"sql(
+CREATE TABLE enroll_tokens (
+  id            TEXT PRIMARY KEY NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  name          TEXT NOT NULL DEFAULT '',
+  replace_ok    INTEGER NOT NULL DEFAULT 0,
+  uses_left     INTEGER NOT NULL,
+  expires_us    INTEGER NOT NULL,
+  created_us    INTEGER NOT NULL
+);
+CREATE TABLE issued_certs (
+  serial       TEXT PRIMARY KEY NOT NULL,
+  name         TEXT NOT NULL,
+  issued_us    INTEGER NOT NULL,
+  not_after_us INTEGER NOT NULL,
+  via          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX issued_certs_name ON issued_certs (name, issued_us);
+CREATE TABLE revocations (
+  name       TEXT PRIMARY KEY NOT NULL,
+  revoked_us INTEGER NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
@@ -1017,6 +1042,149 @@ absl::StatusOr<bool> SqliteStore::ApplyAgentEvent(const std::string& agent, uint
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& state_dir) {
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Create(state_dir));
   return std::unique_ptr<Store>(std::move(store));
+}
+
+// ---- Enrollment tokens, issued certificates, revocations ----
+
+absl::Status SqliteStore::CreateToken(const TokenRecord& token) {
+  if (token.id.empty()) return absl::InvalidArgumentError("token id is empty");
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare("INSERT INTO enroll_tokens (id, secret_sha256, name, replace_ok, "
+                             "uses_left, expires_us, created_us) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    Stmt st(this, raw);
+    st.Bind(1, token.id);
+    st.Bind(2, token.secret_sha256);
+    st.Bind(3, token.name);
+    st.Bind(4, int64_t{token.replace ? 1 : 0});
+    st.Bind(5, token.uses_left);
+    st.Bind(6, ToMicros(token.expires));
+    st.Bind(7, ToMicros(OrNow(token.created)));
+    return st.Run();
+  });
+}
+
+absl::StatusOr<std::optional<TokenRecord>> SqliteStore::GetToken(const std::string& id) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare("SELECT id, secret_sha256, name, replace_ok, uses_left, expires_us, "
+                           "created_us FROM enroll_tokens WHERE id = ?"));
+  Stmt st(this, raw);
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<TokenRecord>();
+  TokenRecord t;
+  t.id = st.Text(0);
+  t.secret_sha256 = st.Text(1);
+  t.name = st.Text(2);
+  t.replace = st.Int(3) != 0;
+  t.uses_left = st.Int(4);
+  t.expires = FromMicros(st.Int(5));
+  t.created = FromMicros(st.Int(6));
+  return std::optional<TokenRecord>(std::move(t));
+}
+
+absl::StatusOr<bool> SqliteStore::UseToken(const std::string& id, absl::Time now) {
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare("UPDATE enroll_tokens SET uses_left = uses_left - 1 "
+                             "WHERE id = ? AND uses_left > 0 AND expires_us > ?"));
+    Stmt st(this, raw);
+    st.Bind(1, id);
+    st.Bind(2, ToMicros(OrNow(now)));
+    RETURN_IF_ERROR(st.Run());
+    return sqlite3_changes(db_.get()) == 1;
+  });
+}
+
+absl::Status SqliteStore::RecordIssuedCert(const IssuedCertRecord& cert) {
+  if (cert.serial_hex.empty()) return absl::InvalidArgumentError("certificate serial is empty");
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare("INSERT INTO issued_certs (serial, name, issued_us, not_after_us, "
+                             "via) VALUES (?, ?, ?, ?, ?)"));
+    Stmt st(this, raw);
+    st.Bind(1, cert.serial_hex);
+    st.Bind(2, cert.name);
+    st.Bind(3, ToMicros(OrNow(cert.issued)));
+    st.Bind(4, ToMicros(cert.not_after));
+    st.Bind(5, cert.via);
+    return st.Run();
+  });
+}
+
+namespace {
+constexpr char kIssuedColumns[] = "serial, name, issued_us, not_after_us, via";
+}  // namespace
+
+absl::StatusOr<std::optional<IssuedCertRecord>> SqliteStore::GetIssuedCert(
+    const std::string& serial_hex) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(absl::StrCat("SELECT ", kIssuedColumns,
+                                                            " FROM issued_certs WHERE serial = ?")));
+  Stmt st(this, raw);
+  st.Bind(1, serial_hex);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<IssuedCertRecord>();
+  return std::optional<IssuedCertRecord>(IssuedCertRecord{
+      st.Text(0), st.Text(1), FromMicros(st.Int(2)), FromMicros(st.Int(3)), st.Text(4)});
+}
+
+absl::StatusOr<std::optional<IssuedCertRecord>> SqliteStore::LatestIssuedCert(
+    const std::string& name) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare(absl::StrCat("SELECT ", kIssuedColumns,
+                                        " FROM issued_certs WHERE name = ? "
+                                        "ORDER BY issued_us DESC LIMIT 1")));
+  Stmt st(this, raw);
+  st.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<IssuedCertRecord>();
+  return std::optional<IssuedCertRecord>(IssuedCertRecord{
+      st.Text(0), st.Text(1), FromMicros(st.Int(2)), FromMicros(st.Int(3)), st.Text(4)});
+}
+
+absl::Status SqliteStore::RevokeAgent(const std::string& name, absl::Time when) {
+  if (name.empty()) return absl::InvalidArgumentError("agent name is empty");
+  ReentrantLock lock(&mu_);
+  return InTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     Prepare("INSERT INTO revocations (name, revoked_us) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET "
+                             "revoked_us = MAX(revoked_us, excluded.revoked_us)"));
+    Stmt st(this, raw);
+    st.Bind(1, name);
+    st.Bind(2, ToMicros(OrNow(when)));
+    return st.Run();
+  });
+}
+
+absl::StatusOr<std::optional<absl::Time>> SqliteStore::GetRevocation(const std::string& name) {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare("SELECT revoked_us FROM revocations WHERE name = ?"));
+  Stmt st(this, raw);
+  st.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(FromMicros(st.Int(0)));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> SqliteStore::ListRevocations() {
+  ReentrantLock lock(&mu_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare("SELECT name, revoked_us FROM revocations ORDER BY name"));
+  Stmt st(this, raw);
+  std::vector<std::pair<std::string, absl::Time>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.emplace_back(st.Text(0), FromMicros(st.Int(1)));
+  }
+  return out;
 }
 
 }  // namespace tachyon::store

@@ -56,7 +56,7 @@ class ABSL_SCOPED_LOCKABLE ReentrantLock {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   static constexpr char kDbFileName[] = "tachyon.db";
 
   // Creates `state_dir` (0700) and `state_dir`/tachyon.db (0600) when missing, and migrates the
@@ -97,6 +97,18 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<bool> ApplyAgentEvent(const std::string& agent, uint64_t seq,
                                        const std::function<absl::Status()>& apply) override;
+
+  absl::Status CreateToken(const TokenRecord& token) override;
+  absl::StatusOr<std::optional<TokenRecord>> GetToken(const std::string& id) override;
+  absl::StatusOr<bool> UseToken(const std::string& id, absl::Time now) override;
+  absl::Status RecordIssuedCert(const IssuedCertRecord& cert) override;
+  absl::StatusOr<std::optional<IssuedCertRecord>> GetIssuedCert(
+      const std::string& serial_hex) override;
+  absl::StatusOr<std::optional<IssuedCertRecord>> LatestIssuedCert(
+      const std::string& name) override;
+  absl::Status RevokeAgent(const std::string& name, absl::Time when) override;
+  absl::StatusOr<std::optional<absl::Time>> GetRevocation(const std::string& name) override;
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> ListRevocations() override;
 
   // Test hook: caps the database at `pages` pages so that writes fail with SQLITE_FULL, the way
   // a full disk does.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -76,6 +77,26 @@ struct EventFilter {
   size_t limit = 1000;     // 0 returns nothing
 };
 
+// An enrollment token (`tachyon token create`). Only a hash of its secret is stored.
+struct TokenRecord {
+  std::string id;             // the public part, printed in the token
+  std::string secret_sha256;  // lowercase hex SHA-256 of the secret part
+  std::string name;           // the agent name it is bound to; empty: the agent proposes one
+  bool replace = false;       // may re-enroll a name that already exists
+  int64_t uses_left = 1;
+  absl::Time expires;
+  absl::Time created;
+};
+
+// A certificate the controller signed itself (enrollment or renewal).
+struct IssuedCertRecord {
+  std::string serial_hex;
+  std::string name;  // the agent
+  absl::Time issued;
+  absl::Time not_after;
+  std::string via;  // "enroll" | "renew"
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -133,6 +154,55 @@ class Store {
   // `apply` may call the other methods of this store (the lock is re-entrant for it).
   virtual absl::StatusOr<bool> ApplyAgentEvent(const std::string& agent, uint64_t seq,
                                                const std::function<absl::Status()>& apply) = 0;
+
+  // Enrollment and revocation (issue 8). Defaults so that a Store without them still builds;
+  // SqliteStore implements them all.
+  // AlreadyExists for a known id.
+  virtual absl::Status CreateToken(const TokenRecord& token) {
+    (void)token;
+    return absl::UnimplementedError("tokens");
+  }
+  virtual absl::StatusOr<std::optional<TokenRecord>> GetToken(const std::string& id) {
+    (void)id;
+    return absl::UnimplementedError("tokens");
+  }
+  // Takes one use of the token, atomically: false (nothing changed) when it has no use left or
+  // has expired at `now`.
+  virtual absl::StatusOr<bool> UseToken(const std::string& id, absl::Time now) {
+    (void)id, (void)now;
+    return absl::UnimplementedError("tokens");
+  }
+  // AlreadyExists for a known serial.
+  virtual absl::Status RecordIssuedCert(const IssuedCertRecord& cert) {
+    (void)cert;
+    return absl::UnimplementedError("issued certificates");
+  }
+  virtual absl::StatusOr<std::optional<IssuedCertRecord>> GetIssuedCert(
+      const std::string& serial_hex) {
+    (void)serial_hex;
+    return absl::UnimplementedError("issued certificates");
+  }
+  // The most recently issued certificate for an agent name, if any.
+  virtual absl::StatusOr<std::optional<IssuedCertRecord>> LatestIssuedCert(
+      const std::string& name) {
+    (void)name;
+    return absl::UnimplementedError("issued certificates");
+  }
+  // Records (or moves forward) the revocation of an agent name: certificates for it issued
+  // before `when` are refused from then on.
+  virtual absl::Status RevokeAgent(const std::string& name, absl::Time when) {
+    (void)name, (void)when;
+    return absl::UnimplementedError("revocations");
+  }
+  // When the name was revoked, if it was.
+  virtual absl::StatusOr<std::optional<absl::Time>> GetRevocation(const std::string& name) {
+    (void)name;
+    return absl::UnimplementedError("revocations");
+  }
+  // Every revoked name with its revocation time, by name.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> ListRevocations() {
+    return absl::UnimplementedError("revocations");
+  }
 };
 
 // Opens (creating if needed) DIR/tachyon.db with WAL, mode 0600.

@@ -150,12 +150,116 @@ TEST_F(SecurityTest, PlaintextClientIsRefused) {
   ExpectStillServing();
 }
 
+// The handshake lets a client without a certificate through (it may need to enroll), so every
+// service but EnrollService must refuse it itself: each ControlService call and the agent stream.
 TEST_F(SecurityTest, ClientWithoutCertificateIsRefused) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ReadFile(cluster_.ca());
   auto creds = grpc::SslCredentials(options);
+  size_t cursor = cluster_.controller()->StderrLineCount();
   grpc::Status st = ListAgents(creds);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_TRUE(cluster_.controller()->WaitStderr(
+      Contains({"security:", "ControlService.ListAgents", "no verified certificate"}), &cursor));
+
+  auto control = v1::ControlService::NewStub(Channel(creds));
+  auto deadline = [](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  };
+  std::vector<std::pair<std::string, grpc::Status>> calls;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::JobRequest req;
+    req.set_jid("j1.1");
+    v1::JobStatusResponse resp;
+    calls.emplace_back("JobStatus", control->JobStatus(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::JobRequest req;
+    req.set_jid("j1.1");
+    v1::JobActionResponse resp;
+    calls.emplace_back("KillJob", control->KillJob(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::JobRequest req;
+    req.set_jid("j1.1");
+    v1::JobActionResponse resp;
+    calls.emplace_back("CleanupJob", control->CleanupJob(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::StartRolloutRequest req;
+    req.set_playbook("site.yml");
+    v1::StartRolloutResponse resp;
+    calls.emplace_back("StartRollout", control->StartRollout(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::ListRolloutsResponse resp;
+    calls.emplace_back("ListRollouts",
+                       control->ListRollouts(&ctx, v1::ListRolloutsRequest(), &resp));
+  }
+  for (const char* method : {"GetRollout", "PauseRollout", "ResumeRollout", "AbortRollout"}) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::RolloutRequest req;
+    req.set_id("r1");
+    v1::RolloutInfo resp;
+    std::string m = method;
+    grpc::Status s = m == "GetRollout"     ? control->GetRollout(&ctx, req, &resp)
+                     : m == "PauseRollout" ? control->PauseRollout(&ctx, req, &resp)
+                     : m == "ResumeRollout" ? control->ResumeRollout(&ctx, req, &resp)
+                                            : control->AbortRollout(&ctx, req, &resp);
+    calls.emplace_back(m, s);
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::RevokeAgentRequest req;
+    req.set_name("web01");
+    v1::RevokeAgentResponse resp;
+    calls.emplace_back("RevokeAgent", control->RevokeAgent(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::CreateTokenRequest req;
+    req.set_name("web09");
+    v1::CreateTokenResponse resp;
+    calls.emplace_back("CreateToken", control->CreateToken(&ctx, req, &resp));
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::ExecRequest req;
+    req.set_pattern("all");
+    req.add_argv("/bin/true");
+    req.set_poll_seconds(-1);
+    auto reader = control->Exec(&ctx, req);
+    v1::ExecUpdate update;
+    EXPECT_FALSE(reader->Read(&update));
+    calls.emplace_back("Exec", reader->Finish());
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::EventsRequest req;
+    auto reader = control->Events(&ctx, req);
+    v1::Event event;
+    EXPECT_FALSE(reader->Read(&event));
+    calls.emplace_back("Events", reader->Finish());
+  }
+  for (const auto& [method, status] : calls) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << method << ": " << status.error_message();
+  }
 
   // Nor can such a client open an agent stream.
   auto stub = v1::AgentService::NewStub(Channel(creds));
@@ -166,11 +270,16 @@ TEST_F(SecurityTest, ClientWithoutCertificateIsRefused) {
   hello.mutable_hello()->set_protocol_version(v1::PROTOCOL_VERSION_1);
   stream->Write(hello);
   v1::ControllerMessage msg;
-  EXPECT_FALSE(stream->Read(&msg));
+  EXPECT_FALSE(stream->Read(&msg)) << msg.DebugString();
   st = stream->Finish();
-  EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_TRUE(cluster_.controller()->WaitStderr(
+      Contains({"security:", "AgentService.Connect", "no verified certificate"}), &cursor));
 
+  // Nothing was dispatched, revoked or created.
+  for (const auto& e : cluster_.AllEvents()) {
+    EXPECT_NE(e.value("type", ""), "job_dispatched") << e;
+  }
   ExpectStillServing();
 }
 

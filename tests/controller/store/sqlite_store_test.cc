@@ -120,7 +120,7 @@ TEST_F(SqliteStoreTest, WalModeAndSchemaVersion) {
   ASSERT_NE(store, nullptr);
   // journal_mode=WAL is persistent in the file, so an outside connection sees it too.
   EXPECT_EQ(RawQuery("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery("PRAGMA user_version"), "3");
+  EXPECT_EQ(RawQuery("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
