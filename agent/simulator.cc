@@ -648,6 +648,10 @@ bool WantsSimulator(int argc, char** argv) {
 
 int SimulatorMain(int argc, char** argv) {
   BlockShutdownSignals();
+  // Debian's Abseil is built with absl::Mutex deadlock detection on: every lock (gRPC's
+  // included) then goes through one global graph under one spinlock, which serialises
+  // thousands of connections' handshakes. The simulator does not need it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
       "tachyon-agent --simulate N: a fleet simulator (N agent identities in one process, each "
       "with its own certificate, TLS connection and stream) for measuring the controller"};
