@@ -1,7 +1,6 @@
 // The controller side of `tachyon agents install` (install.h's InstallHooks): ListAgents, and
 // CreateToken for each host's single-use enrollment token. The only gRPC in the installer.
 
-#include "absl/strings/str_cat.h"
 #include "controller/cli/install.h"
 #include "controller/cli/rpc.h"
 
@@ -9,6 +8,8 @@ namespace tachyon::cli {
 namespace {
 
 namespace v1 = tachyon::v1;
+
+constexpr uint64_t kTokenTtlSeconds = 15 * 60;
 
 absl::Status FromGrpc(const grpc::Status& st) {
   return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
@@ -28,15 +29,27 @@ InstallHooks ControllerInstallHooks(const Connection& conn) {
     grpc::Status st = stub->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
     if (!st.ok()) return FromGrpc(st);
     std::map<std::string, KnownAgent> agents;
-    for (const auto& a : resp.agents()) agents[a.name()] = KnownAgent{a.connected(), false};  // revocation: with enrollment
+    for (const auto& a : resp.agents()) agents[a.name()] = KnownAgent{a.connected(), a.revoked()};
     return agents;
   };
   hooks.create_token = [conn](const std::string& name,
                               bool replace) -> absl::StatusOr<std::string> {
-    // Enrollment (`tachyon token create`, CreateToken) is not in this build yet.
-    return absl::UnimplementedError(
-        absl::StrCat("cannot create an enrollment token for ", name,
-                     ": this controller has no enrollment (tachyon token create)"));
+    std::string error;
+    auto stub = MakeStub(conn, &error);
+    if (!stub) return absl::FailedPreconditionError(error);
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::CreateTokenRequest req;
+    req.set_name(name);
+    // Used within the minute by the install script; a token left over by a failed install
+    // expires soon after.
+    req.set_ttl_seconds(kTokenTtlSeconds);
+    req.set_uses(1);
+    req.set_replace(replace);
+    v1::CreateTokenResponse resp;
+    grpc::Status st = stub->CreateToken(&ctx, req, &resp);
+    if (!st.ok()) return FromGrpc(st);
+    return resp.token();
   };
   return hooks;
 }
