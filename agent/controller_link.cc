@@ -13,8 +13,8 @@
 #include "absl/time/clock.h"
 #include "agent/enroll.h"
 #include "agent/facts.h"
-#include "common/limits.h"
 #include "common/fs.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "proto/job_state.h"
@@ -382,11 +382,11 @@ grpc::Status ControllerLink::Supervise(Connection* conn, bool* welcomed) {
       } else {
         auto info = pki::ReadCertInfo(renewed->cert_pem());
         TLOG(Info) << "certificate renewed"
-                   << (info.ok() ? absl::StrCat(": serial ", info->serial_hex, ", valid until ",
-                                                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
-                                                                 info->not_after,
-                                                                 absl::UTCTimeZone()))
-                                 : std::string())
+                   << (info.ok()
+                           ? absl::StrCat(": serial ", info->serial_hex, ", valid until ",
+                                          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", info->not_after,
+                                                           absl::UTCTimeZone()))
+                           : std::string())
                    << "; used from the next connection on";
         next = RenewalDue(options_.tls.cert);
       }

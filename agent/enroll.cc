@@ -137,7 +137,8 @@ absl::Status Enroll(const EnrollFlags& flags, std::string* enrolled_name) {
   RETURN_IF_ERROR(pki::VerifyCertificate(ca_pem, resp.cert_pem()));
   ASSIGN_OR_RETURN(pki::Identity id, pki::IdentityFromCertPem(resp.cert_pem()));
   if (id.role != pki::Role::kAgent) {
-    return absl::PermissionDeniedError("the controller issued a certificate that is not an agent's");
+    return absl::PermissionDeniedError(
+        "the controller issued a certificate that is not an agent's");
   }
   std::string bundle = resp.ca_pem().empty() ? ca_pem : resp.ca_pem();
   if (!pki::CheckCertificatePem(bundle).ok()) bundle = ca_pem;
@@ -200,13 +201,14 @@ absl::Status InstallCertificate(const tls::Files& files, const std::string& key_
   }
   if (!ca_pem.empty() && pki::CheckCertificatePem(ca_pem).ok()) {
     auto current = ReadFile(files.ca, 1 << 20);
-    if (!current.ok() || *current != ca_pem) RETURN_IF_ERROR(WriteFileAtomic(files.ca, ca_pem, 0644));
+    if (!current.ok() || *current != ca_pem)
+      RETURN_IF_ERROR(WriteFileAtomic(files.ca, ca_pem, 0644));
   }
   return absl::OkStatus();
 }
 
-bool ResolveEnrolledFiles(const std::string& state_dir, std::string* controller,
-                          tls::Files* tls, bool controller_given) {
+bool ResolveEnrolledFiles(const std::string& state_dir, std::string* controller, tls::Files* tls,
+                          bool controller_given) {
   EnrolledFiles enrolled = EnrolledFilesIn(state_dir);
   bool any_given = !tls->ca.empty() || !tls->cert.empty() || !tls->key.empty();
   if (tls->ca.empty()) tls->ca = enrolled.tls.ca;

@@ -28,8 +28,8 @@ std::string SavedControllerAddress(const std::string& state_dir);
 // Fills empty --ca/--cert/--key from an enrolled state dir, and the controller address from
 // DIR/controller unless --controller was given; recovers an interrupted renewal. False (after
 // printing why) when certificates are neither given nor enrolled.
-bool ResolveEnrolledFiles(const std::string& state_dir, std::string* controller,
-                          tls::Files* tls, bool controller_given);
+bool ResolveEnrolledFiles(const std::string& state_dir, std::string* controller, tls::Files* tls,
+                          bool controller_given);
 
 // `tachyon-agent enroll ...` (argv[0] is "enroll"). Returns the exit code.
 int EnrollMain(int argc, char** argv);

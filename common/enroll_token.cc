@@ -28,8 +28,8 @@ std::string FormatToken(const Token& token) {
 
 absl::StatusOr<Token> ParseToken(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '.');
-  if (text.size() > 256 || parts.size() != 3 || !IsBase64Url(parts[0]) ||
-      !IsBase64Url(parts[1]) || !IsBase64Url(parts[2])) {
+  if (text.size() > 256 || parts.size() != 3 || !IsBase64Url(parts[0]) || !IsBase64Url(parts[1]) ||
+      !IsBase64Url(parts[2])) {
     return absl::InvalidArgumentError(
         "malformed enrollment token (expected ID.SECRET.CAPIN as printed by `tachyon token "
         "create`)");

@@ -49,7 +49,9 @@ using GeneralNamesPtr = SslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
 using StorePtr = SslPtr<X509_STORE, X509_STORE_free>;
 using StoreCtxPtr = SslPtr<X509_STORE_CTX, X509_STORE_CTX_free>;
 using ReqPtr = SslPtr<X509_REQ, X509_REQ_free>;
-void FreeExtStack(STACK_OF(X509_EXTENSION) * s) { sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free); }
+void FreeExtStack(STACK_OF(X509_EXTENSION) * s) {
+  sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
+}
 using ExtStackPtr = SslPtr<STACK_OF(X509_EXTENSION), FreeExtStack>;
 using BasicConstraintsPtr = SslPtr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
 using EkuPtr = SslPtr<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
@@ -551,8 +553,8 @@ absl::Status IssueController(const std::string& dir, const std::string& name,
   std::string key_path = IssuedKeyPath(dir, Role::kController, name);
   for (const std::string& path : {cert_path, key_path}) {
     if (PathExists(path)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          path, " already exists: refusing to overwrite it; pick another name"));
+      return absl::AlreadyExistsError(
+          absl::StrCat(path, " already exists: refusing to overwrite it; pick another name"));
     }
   }
   ASSIGN_OR_RETURN(std::string ca_cert, ReadFile(Join(dir, "ca.crt")));
@@ -592,7 +594,8 @@ absl::StatusOr<std::string> MakeCsrPem(
   }
   if (!X509_REQ_sign(req.get(), key.get(), EVP_sha256())) return SslError("X509_REQ_sign");
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || !PEM_write_bio_X509_REQ(bio.get(), req.get())) return SslError("PEM_write_bio_X509_REQ");
+  if (!bio || !PEM_write_bio_X509_REQ(bio.get(), req.get()))
+    return SslError("PEM_write_bio_X509_REQ");
   return BioContents(bio.get());
 }
 
@@ -661,8 +664,12 @@ absl::StatusOr<CertInfo> ReadCertInfo(const std::string& cert_pem) {
                            static_cast<size_t>(ASN1_STRING_length(s)));
       };
       switch (gn->type) {
-        case GEN_URI: info.sans.push_back("URI:" + text(gn->d.uniformResourceIdentifier)); break;
-        case GEN_DNS: info.sans.push_back("DNS:" + text(gn->d.dNSName)); break;
+        case GEN_URI:
+          info.sans.push_back("URI:" + text(gn->d.uniformResourceIdentifier));
+          break;
+        case GEN_DNS:
+          info.sans.push_back("DNS:" + text(gn->d.dNSName));
+          break;
         case GEN_IPADD: {
           const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
           char buf[INET6_ADDRSTRLEN] = {0};
@@ -671,7 +678,9 @@ absl::StatusOr<CertInfo> ReadCertInfo(const std::string& cert_pem) {
           info.sans.push_back(absl::StrCat("IP:", buf));
           break;
         }
-        default: info.sans.push_back(absl::StrCat("OTHER:", gn->type)); break;
+        default:
+          info.sans.push_back(absl::StrCat("OTHER:", gn->type));
+          break;
       }
     }
   }

@@ -131,10 +131,10 @@ struct CertInfo {
   std::string serial_hex;  // lowercase hex, no leading zeros
   absl::Time not_before;
   absl::Time not_after;
-  bool is_ca = false;                 // basicConstraints CA:TRUE
-  bool server_auth = false;           // extendedKeyUsage serverAuth (or no EKU at all)
-  bool client_auth = false;           // extendedKeyUsage clientAuth (or no EKU at all)
-  std::vector<std::string> sans;      // "URI:...", "DNS:...", "IP:..."
+  bool is_ca = false;             // basicConstraints CA:TRUE
+  bool server_auth = false;       // extendedKeyUsage serverAuth (or no EKU at all)
+  bool client_auth = false;       // extendedKeyUsage clientAuth (or no EKU at all)
+  std::vector<std::string> sans;  // "URI:...", "DNS:...", "IP:..."
 };
 absl::StatusOr<CertInfo> ReadCertInfo(const std::string& cert_pem);
 

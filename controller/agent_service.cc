@@ -229,7 +229,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     welcome.mutable_welcome()->set_agent_name(name_);
     welcome.mutable_welcome()->set_controller_version(TACHYON_VERSION);
     welcome.mutable_welcome()->set_renews_certificates(authority_ != nullptr &&
-                                                      authority_->can_sign());
+                                                       authority_->can_sign());
     registered_ = true;
     // Redeliveries may be queued before the welcome; the agent handles either order.
     auto last_seq = dispatcher_->AgentConnected(name_, h, link_);
@@ -402,10 +402,10 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
     if (!st.ok()) {
       TLOG(Warning) << "security: AgentService.Connect refused for " << context->peer()
                     << " (agent/" << identity->name << "): " << st.message();
-      return new RejectReactor(
-          grpc::Status(absl::IsPermissionDenied(st) ? grpc::StatusCode::PERMISSION_DENIED
-                                                    : grpc::StatusCode::UNAVAILABLE,
-                       std::string(st.message())));
+      return new RejectReactor(grpc::Status(absl::IsPermissionDenied(st)
+                                                ? grpc::StatusCode::PERMISSION_DENIED
+                                                : grpc::StatusCode::UNAVAILABLE,
+                                            std::string(st.message())));
     }
   }
   auto stream = std::make_shared<AgentStream>(dispatcher_, identity->name, context->peer(),

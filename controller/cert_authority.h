@@ -71,8 +71,7 @@ class CertAuthority {
   absl::StatusOr<std::set<std::string>> RevokedNames();
 
  private:
-  absl::StatusOr<Issued> Sign(const std::string& name, const std::string& csr_pem,
-                              const char* via);
+  absl::StatusOr<Issued> Sign(const std::string& name, const std::string& csr_pem, const char* via);
 
   store::Store* store_;
   const Options options_;

@@ -640,9 +640,11 @@ grpc::ServerUnaryReactor* ControlServiceImpl::CreateToken(grpc::CallbackServerCo
   CertAuthority::TokenRequest tr;
   tr.name = req->name();
   if (req->ttl_ms() > 0) {
-    tr.ttl = absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_ms(), 1ull << 50)));
+    tr.ttl =
+        absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_ms(), 1ull << 50)));
   } else if (req->ttl_seconds() > 0) {
-    tr.ttl = absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_seconds(), 1ull << 40)));
+    tr.ttl =
+        absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(req->ttl_seconds(), 1ull << 40)));
   }
   tr.uses = req->uses() == 0 ? 1 : req->uses();
   tr.replace = req->replace();

@@ -16,14 +16,14 @@ grpc::ServerUnaryReactor* EnrollServiceImpl::Enroll(grpc::CallbackServerContext*
   auto* reactor = ctx->DefaultReactor();
   if (req->token().size() > kMaxTokenBytes || req->csr_pem().size() > kMaxCsrBytes ||
       req->requested_name().size() > 128) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "enrollment request exceeds size limits"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "enrollment request exceeds size limits"));
     return reactor;
   }
   auto issued = authority_->Enroll(req->token(), req->requested_name(), req->csr_pem());
   if (!issued.ok()) {
-    TLOG(Warning) << "security: enrollment from " << ctx->peer() << " refused: "
-                  << issued.status().message();
+    TLOG(Warning) << "security: enrollment from " << ctx->peer()
+                  << " refused: " << issued.status().message();
     reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(issued.status().code()),
                                  std::string(issued.status().message())));
     return reactor;

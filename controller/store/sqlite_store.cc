@@ -1123,8 +1123,9 @@ constexpr char kIssuedColumns[] = "serial, name, issued_us, not_after_us, via";
 absl::StatusOr<std::optional<IssuedCertRecord>> SqliteStore::GetIssuedCert(
     const std::string& serial_hex) {
   ReentrantLock lock(&mu_);
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(absl::StrCat("SELECT ", kIssuedColumns,
-                                                            " FROM issued_certs WHERE serial = ?")));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      Prepare(absl::StrCat("SELECT ", kIssuedColumns, " FROM issued_certs WHERE serial = ?")));
   Stmt st(this, raw);
   st.Bind(1, serial_hex);
   ASSIGN_OR_RETURN(bool row, st.Step());
@@ -1136,10 +1137,9 @@ absl::StatusOr<std::optional<IssuedCertRecord>> SqliteStore::GetIssuedCert(
 absl::StatusOr<std::optional<IssuedCertRecord>> SqliteStore::LatestIssuedCert(
     const std::string& name) {
   ReentrantLock lock(&mu_);
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                   Prepare(absl::StrCat("SELECT ", kIssuedColumns,
-                                        " FROM issued_certs WHERE name = ? "
-                                        "ORDER BY issued_us DESC LIMIT 1")));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(absl::StrCat("SELECT ", kIssuedColumns,
+                                                            " FROM issued_certs WHERE name = ? "
+                                                            "ORDER BY issued_us DESC LIMIT 1")));
   Stmt st(this, raw);
   st.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, st.Step());
@@ -1165,7 +1165,8 @@ absl::Status SqliteStore::RevokeAgent(const std::string& name, absl::Time when) 
 
 absl::StatusOr<std::optional<absl::Time>> SqliteStore::GetRevocation(const std::string& name) {
   ReentrantLock lock(&mu_);
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare("SELECT revoked_us FROM revocations WHERE name = ?"));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   Prepare("SELECT revoked_us FROM revocations WHERE name = ?"));
   Stmt st(this, raw);
   st.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, st.Step());

@@ -361,5 +361,48 @@ TEST(PkiLowLevel, IdentityFromCertWithoutTachyonUriFails) {
   EXPECT_FALSE(IdentityFromCertPem("not a cert").ok());
 }
 
+// Enrollment: a CSR gives the signer its public key (after proving possession) and nothing else.
+TEST(PkiCsr, PublicKeyOnlyAfterProofOfPossession) {
+  absl::StatusOr<std::string> key = MakeKeyPem();
+  ASSERT_TRUE(key.ok());
+  absl::StatusOr<std::string> csr =
+      MakeCsrPem(*key, "web1", {{"basicConstraints", "critical,CA:TRUE"}});
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  absl::StatusOr<std::string> pub = PublicKeyFromCsrPem(*csr);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  EXPECT_EQ(*pub, *PublicKeyPem(*key));
+  // A tampered request no longer verifies (or no longer parses).
+  std::string bad = *csr;
+  bad[bad.size() / 2] = bad[bad.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(PublicKeyFromCsrPem(bad).ok());
+  EXPECT_FALSE(PublicKeyFromCsrPem("not a csr").ok());
+}
+
+TEST_F(PkiTest, CertInfoAndControllerReissue) {
+  InitOrDie();
+  ASSERT_TRUE(IssueController(dir_, "ctl-2", {"10.0.0.5", "ctl.example.com"}, 30).ok());
+  EXPECT_EQ(IssueController(dir_, "ctl-2", {}, 30).code(), absl::StatusCode::kAlreadyExists);
+  std::string cert = MustRead(IssuedCertPath(dir_, Role::kController, "ctl-2"));
+  EXPECT_EQ(Mode(IssuedKeyPath(dir_, Role::kController, "ctl-2")), 0600u);
+  EXPECT_TRUE(VerifyCertificate(MustRead(dir_ + "/ca.crt"), cert).ok());
+  absl::StatusOr<CertInfo> info = ReadCertInfo(cert);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE(info->is_ca);
+  EXPECT_TRUE(info->server_auth);
+  EXPECT_EQ(info->sans, (std::vector<std::string>{"URI:tachyon://controller/controller",
+                                                  "IP:10.0.0.5", "DNS:ctl.example.com"}));
+  EXPECT_NEAR(absl::ToDoubleHours(info->not_after - info->not_before), 30 * 24 + 5.0 / 60, 0.01);
+  EXPECT_FALSE(info->serial_hex.empty());
+  absl::StatusOr<CertInfo> ca = ReadCertInfo(MustRead(dir_ + "/ca.crt"));
+  ASSERT_TRUE(ca.ok());
+  EXPECT_TRUE(ca->is_ca);
+  EXPECT_NE(ca->serial_hex, info->serial_hex);
+  absl::StatusOr<std::vector<std::string>> both =
+      SplitCertificates(MustRead(dir_ + "/ca.crt") + cert);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->size(), 2u);
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 }  // namespace
 }  // namespace tachyon::pki

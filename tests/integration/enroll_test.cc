@@ -2,13 +2,12 @@
 // `tachyon-agent enroll`), revocation (`tachyon agents revoke`) and certificate renewal over the
 // agent's own stream.
 
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <regex>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/enroll_token.h"
@@ -38,8 +37,8 @@ class EnrollTest : public ::testing::Test {
   // `tachyon-agent enroll` into DIR/enrolled-NAME.
   CliResult Enroll(const std::string& token, const std::string& state_dir,
                    std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {AgentBin(), "enroll",  "--controller", cluster_.address(),
-                                     "--token",  token,     "--state-dir",  state_dir};
+    std::vector<std::string> argv = {AgentBin(), "enroll", "--controller", cluster_.address(),
+                                     "--token",  token,    "--state-dir",  state_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
     CliResult r;
     auto p = Process::Start({argv, {}, ""});
@@ -161,7 +160,8 @@ TEST_F(EnrollTest, UsedExpiredTamperedAndForeignTokensAreRefused) {
   EXPECT_NE(r.err.find("unknown token"), std::string::npos) << r;
 
   // Pinned to another CA: the agent refuses to send the token at all.
-  auto other = pki::MakeCa("other CA", {absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(1)});
+  auto other =
+      pki::MakeCa("other CA", {absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(1)});
   ASSERT_TRUE(other.ok());
   enroll::Token wrong_pin = *t;
   wrong_pin.ca_pin = *enroll::CaPin(other->cert_pem);
@@ -319,8 +319,7 @@ TEST_F(EnrollTest, RenewalKeepsTheStreamAndRunningJobs) {
   Fifo go(cluster_.dir() + "/go", Fifo::kToJob);
   std::string jid = cluster_.StartAsync(
       "rn01",
-      {"/bin/sh", "-c", "echo up > " + ready.path() + "; read x < " + go.path() + "; echo $x"},
-      60);
+      {"/bin/sh", "-c", "echo up > " + ready.path() + "; read x < " + go.path() + "; echo $x"}, 60);
   ASSERT_FALSE(jid.empty());
   ASSERT_TRUE(ready.ReadLine()) << "the job never started";
 
@@ -335,7 +334,8 @@ TEST_F(EnrollTest, RenewalKeepsTheStreamAndRunningJobs) {
   EXPECT_NE(second->serial_hex, first->serial_hex);
   EXPECT_GT(second->not_after, first->not_after);
   ExpectAgentLeaf(second_cert, "rn01");
-  EXPECT_TRUE(pki::CheckKeyMatchesCert(second_cert, ReadFile(StateDir("rn01") + "/agent.key")).ok());
+  EXPECT_TRUE(
+      pki::CheckKeyMatchesCert(second_cert, ReadFile(StateDir("rn01") + "/agent.key")).ok());
   struct stat st;
   ASSERT_EQ(::stat((StateDir("rn01") + "/agent.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -346,7 +346,9 @@ TEST_F(EnrollTest, RenewalKeepsTheStreamAndRunningJobs) {
   size_t ecursor = 0;
   auto finished = WaitEvent(
       events.get(),
-      [&](const json& e) { return e.value("type", "") == "job_finished" && e.value("jid", "") == jid; },
+      [&](const json& e) {
+        return e.value("type", "") == "job_finished" && e.value("jid", "") == jid;
+      },
       &ecursor);
   ASSERT_TRUE(finished) << events->StdoutText();
   EXPECT_EQ((*finished)["result"].value("stdout", ""), "survived") << *finished;
@@ -386,7 +388,8 @@ TEST_F(EnrollTest, CaRotationNeverCutsAgentsOff) {
     flags.insert(flags.begin(), lifetime.begin(), lifetime.end());
     EXPECT_TRUE(cluster_.RestartController(flags));
     EXPECT_TRUE(cluster_.controller()->WaitStderr(Contains({"agent 'rot1' connected"}), &from))
-        << "the agent did not reconnect:\n" << agent->StderrText();
+        << "the agent did not reconnect:\n"
+        << agent->StderrText();
   };
 
   // Step 2: trust both CAs, keep serving the old certificate, sign with the new CA.

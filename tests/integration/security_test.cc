@@ -213,8 +213,8 @@ TEST_F(SecurityTest, ClientWithoutCertificateIsRefused) {
     req.set_id("r1");
     v1::RolloutInfo resp;
     std::string m = method;
-    grpc::Status s = m == "GetRollout"     ? control->GetRollout(&ctx, req, &resp)
-                     : m == "PauseRollout" ? control->PauseRollout(&ctx, req, &resp)
+    grpc::Status s = m == "GetRollout"      ? control->GetRollout(&ctx, req, &resp)
+                     : m == "PauseRollout"  ? control->PauseRollout(&ctx, req, &resp)
                      : m == "ResumeRollout" ? control->ResumeRollout(&ctx, req, &resp)
                                             : control->AbortRollout(&ctx, req, &resp);
     calls.emplace_back(m, s);
