@@ -239,8 +239,8 @@ HostOutcome Installer::Install(const InstallHost& host,
                                    "installed as root: use ansible_user=root or NOPASSWD sudo)")};
   }
   if (probe.exit_code != 0 || kv["probe"] != "ok") {
-    return {"failed", absl::StrCat("probe failed (exit ", probe.exit_code, "): ",
-                                   Tail(probe.err + probe.out))};
+    return {"failed", absl::StrCat("probe failed (exit ", probe.exit_code,
+                                   "): ", Tail(probe.err + probe.out))};
   }
   const bool enrolled = kv["enrolled"] == "yes";
   const std::string installed = kv["installed"];
@@ -250,9 +250,9 @@ HostOutcome Installer::Install(const InstallHost& host,
 
   // 2. Copy the package unless that very version is there already.
   std::string remote_pkg;
-  bool need_install = installed.empty() || (!options_.package.empty() &&
-                                            (package_version_.empty() ||
-                                             installed != package_version_));
+  bool need_install =
+      installed.empty() ||
+      (!options_.package.empty() && (package_version_.empty() || installed != package_version_));
   if (!options_.package.empty() && need_install) {
     remote_pkg = tmp + "/tachyon-agent.deb";
     CommandResult cp =
@@ -291,7 +291,7 @@ HostOutcome Installer::Install(const InstallHost& host,
   if (run.timed_out || kv["done"] != "yes") {
     std::string step = kv.count("failed") ? kv["failed"] : kv["step"];
     std::string why = run.timed_out ? "timed out" : Tail(run.err);
-    std::string what = step == "install" ? "package error"
+    std::string what = step == "install"  ? "package error"
                        : step == "enroll" ? "enrollment failed"
                        : step == "start"  ? "starting tachyon-agent failed"
                        : step == "config" ? "writing agent.yaml failed"
@@ -301,19 +301,19 @@ HostOutcome Installer::Install(const InstallHost& host,
 
   // 5. Connected?
   auto connected = WaitConnected(host.name);
-  if (!connected.ok()) return {"failed", absl::StrCat("controller: ", connected.status().message())};
+  if (!connected.ok())
+    return {"failed", absl::StrCat("controller: ", connected.status().message())};
   if (!*connected) {
-    return {"failed",
-            absl::StrCat("installed and started, but not connected within ",
-                         options_.connect_timeout, " s (", prefix.empty()
-                             ? "journalctl -u tachyon-agent"
-                             : prefix + "/var/log/tachyon-agent.log",
-                         " on the host says why; --reenroll gives it a new key)")};
+    return {"failed", absl::StrCat("installed and started, but not connected within ",
+                                   options_.connect_timeout, " s (",
+                                   prefix.empty() ? "journalctl -u tachyon-agent"
+                                                  : prefix + "/var/log/tachyon-agent.log",
+                                   " on the host says why; --reenroll gives it a new key)")};
   }
   std::vector<std::string> did;
   if (!remote_pkg.empty() || (options_.package.empty() && installed.empty())) {
-    did.push_back(absl::StrCat("installed tachyon-agent ",
-                               package_version_.empty() ? "" : package_version_));
+    did.push_back(
+        absl::StrCat("installed tachyon-agent ", package_version_.empty() ? "" : package_version_));
   }
   if (enroll) did.push_back("enrolled");
   did.push_back("started, connected");
@@ -343,15 +343,14 @@ absl::StatusOr<std::vector<InstallHost>> ResolveInstallHosts(const InstallOption
     h.ssh.host = VarString(*vars, {"ansible_host", "ansible_ssh_host"});
     if (h.ssh.host.empty()) h.ssh.host = name;
     std::string port = VarString(*vars, {"ansible_port", "ansible_ssh_port"});
-    if (!port.empty() && (!absl::SimpleAtoi(port, &h.ssh.port) || h.ssh.port <= 0 ||
-                          h.ssh.port > 65535)) {
+    if (!port.empty() &&
+        (!absl::SimpleAtoi(port, &h.ssh.port) || h.ssh.port <= 0 || h.ssh.port > 65535)) {
       return absl::InvalidArgumentError(
           absl::StrCat("host ", name, ": ansible_port '", port, "' is not a port number"));
     }
     h.ssh.user = VarString(*vars, {"ansible_user", "ansible_ssh_user"});
-    h.ssh.identity = options.ssh_key.empty()
-                         ? VarString(*vars, {"ansible_ssh_private_key_file"})
-                         : options.ssh_key;
+    h.ssh.identity = options.ssh_key.empty() ? VarString(*vars, {"ansible_ssh_private_key_file"})
+                                             : options.ssh_key;
     h.ssh.options = options.ssh_options;
     for (const std::string& g : (*inv)->GroupNamesOf(name)) {
       if (g != "ungrouped") h.groups.push_back(g);
@@ -406,14 +405,14 @@ int RunAgentsInstall(const InstallOptions& options, const std::string& cli_contr
   }
   std::string package_version;
   if (!options.package.empty()) {
-    CommandResult v = RunCommand({"dpkg-deb", "-f", options.package, "Version"}, "",
-                                 absl::Seconds(30));
+    CommandResult v =
+        RunCommand({"dpkg-deb", "-f", options.package, "Version"}, "", absl::Seconds(30));
     if (v.started && v.exit_code == 0) {
       package_version = std::string(absl::StripAsciiWhitespace(v.out));
     } else {
       std::cerr << "tachyon agents install: " << options.package
-                << " is not a Debian package: "
-                << (v.started ? Tail(v.err) : v.start_error) << "\n";
+                << " is not a Debian package: " << (v.started ? Tail(v.err) : v.start_error)
+                << "\n";
       return 5;
     }
   }

@@ -35,9 +35,9 @@ struct InstallOptions {
   // (nothing is installed system-wide, no sudo) and start the agent from there with its
   // config PREFIX/<host>/etc/tachyon/agent.yaml instead of through systemd.
   std::string prefix;
-  bool reenroll = false;       // enroll again even where the host already has a certificate
-  int connect_timeout = 60;    // seconds to wait for a started agent to connect
-  int command_timeout = 600;   // seconds for one remote step (apt-get can be slow)
+  bool reenroll = false;      // enroll again even where the host already has a certificate
+  int connect_timeout = 60;   // seconds to wait for a started agent to connect
+  int command_timeout = 600;  // seconds for one remote step (apt-get can be slow)
 };
 
 // What the controller knows about one agent.
@@ -51,8 +51,7 @@ struct InstallHooks {
   std::function<absl::StatusOr<std::map<std::string, KnownAgent>>()> list_agents;
   // A fresh single-use enrollment token bound to `name`; `replace` lets it re-enroll a name
   // the controller already knows (a new key).
-  std::function<absl::StatusOr<std::string>(const std::string& name, bool replace)>
-      create_token;
+  std::function<absl::StatusOr<std::string>(const std::string& name, bool replace)> create_token;
 };
 
 // The hooks over the controller's ControlService (install_rpc.cc).

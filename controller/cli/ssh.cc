@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <tuple>
 
@@ -168,8 +168,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
         in[1] = -1;
       }
     }
-    for (auto [idx, fd, sink] : {std::tuple{idx_out, &out[0], &r.out},
-                                 std::tuple{idx_err, &err[0], &r.err}}) {
+    for (auto [idx, fd, sink] :
+         {std::tuple{idx_out, &out[0], &r.out}, std::tuple{idx_err, &err[0], &r.err}}) {
       if (idx < 0 || fds[idx].revents == 0) continue;
       ssize_t got = read(*fd, buf, sizeof buf);
       if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;

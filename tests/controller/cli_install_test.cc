@@ -108,12 +108,12 @@ TEST(SshArgvTest, BatchModeAndTheTargetsOptions) {
   t.identity = "/k";
   t.options = {"UserKnownHostsFile=/kh"};
   EXPECT_THAT(SshArgv(t, "true"),
-              ElementsAre("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i", "/k",
-                          "-o", "UserKnownHostsFile=/kh", "-p", "2222", "-l", "deploy", "-T", "--",
+              ElementsAre("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i", "/k", "-o",
+                          "UserKnownHostsFile=/kh", "-p", "2222", "-l", "deploy", "-T", "--",
                           "10.0.0.5", "true"));
   EXPECT_THAT(ScpArgv(t, "/a.deb", "/tmp/x/a.deb"),
-              ElementsAre("scp", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i",
-                          "/k", "-o", "UserKnownHostsFile=/kh", "-P", "2222", "--", "/a.deb",
+              ElementsAre("scp", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i", "/k",
+                          "-o", "UserKnownHostsFile=/kh", "-P", "2222", "--", "/a.deb",
                           "deploy@10.0.0.5:/tmp/x/a.deb"));
   t = SshTarget();
   t.host = "::1";

@@ -67,8 +67,8 @@ class InstallTest : public ::testing::Test {
     ssh_dir_ = cluster_.dir() + "/ssh";
     fs::create_directories(ssh_dir_);
     for (const char* key : {"host_ed25519", "id_ed25519"}) {
-      auto keygen = Process::Start({{"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "",
-                                     "-C", "tachyon-test", "-f", ssh_dir_ + "/" + key},
+      auto keygen = Process::Start({{"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                                     "tachyon-test", "-f", ssh_dir_ + "/" + key},
                                     {},
                                     ""});
       ASSERT_NE(keygen, nullptr);
@@ -79,20 +79,29 @@ class InstallTest : public ::testing::Test {
     ASSERT_GT(port_, 0);
     WriteText(ssh_dir_ + "/sshd_config",
               "ListenAddress 127.0.0.1\n"
-              "Port " + std::to_string(port_) + "\n"
-              "HostKey " + ssh_dir_ + "/host_ed25519\n"
-              "PidFile " + ssh_dir_ + "/sshd.pid\n"
-              "AuthorizedKeysFile " + ssh_dir_ + "/authorized_keys\n"
-              // The test's files live under /tmp, which StrictModes would refuse.
-              "StrictModes no\n"
-              "UsePAM no\n"
-              "PasswordAuthentication no\n"
-              "KbdInteractiveAuthentication no\n"
-              "PubkeyAuthentication yes\n"
-              "PermitRootLogin prohibit-password\n"
-              "MaxStartups 50\n"
-              "Subsystem sftp internal-sftp\n");
-    sshd_ = Process::Start({{"/usr/sbin/sshd", "-D", "-e", "-f", ssh_dir_ + "/sshd_config"}, {}, ""});
+              "Port " +
+                  std::to_string(port_) +
+                  "\n"
+                  "HostKey " +
+                  ssh_dir_ +
+                  "/host_ed25519\n"
+                  "PidFile " +
+                  ssh_dir_ +
+                  "/sshd.pid\n"
+                  "AuthorizedKeysFile " +
+                  ssh_dir_ +
+                  "/authorized_keys\n"
+                  // The test's files live under /tmp, which StrictModes would refuse.
+                  "StrictModes no\n"
+                  "UsePAM no\n"
+                  "PasswordAuthentication no\n"
+                  "KbdInteractiveAuthentication no\n"
+                  "PubkeyAuthentication yes\n"
+                  "PermitRootLogin prohibit-password\n"
+                  "MaxStartups 50\n"
+                  "Subsystem sftp internal-sftp\n");
+    sshd_ =
+        Process::Start({{"/usr/sbin/sshd", "-D", "-e", "-f", ssh_dir_ + "/sshd_config"}, {}, ""});
     ASSERT_NE(sshd_, nullptr);
     ASSERT_TRUE(sshd_->WaitStderr(Contains({"Server listening on 127.0.0.1"})))
         << sshd_->StderrText();
@@ -131,13 +140,29 @@ class InstallTest : public ::testing::Test {
 
   CliResult Install(const std::string& inventory, const std::string& pattern,
                     const std::string& key = "id_ed25519") {
-    std::vector<std::string> args = {
-        "agents", "install", pattern, "-i", inventory, "--package", deb_, "--prefix", fleet_,
-        "--ssh-key", ssh_dir_ + "/" + key,
-        "--ssh-option", "UserKnownHostsFile=" + ssh_dir_ + "/known_hosts",
-        "--ssh-option", "StrictHostKeyChecking=accept-new",
-        "--ssh-option", "IdentitiesOnly=yes",
-        "-f", "3", "-o", "json", "--connect-timeout", "40"};
+    std::vector<std::string> args = {"agents",
+                                     "install",
+                                     pattern,
+                                     "-i",
+                                     inventory,
+                                     "--package",
+                                     deb_,
+                                     "--prefix",
+                                     fleet_,
+                                     "--ssh-key",
+                                     ssh_dir_ + "/" + key,
+                                     "--ssh-option",
+                                     "UserKnownHostsFile=" + ssh_dir_ + "/known_hosts",
+                                     "--ssh-option",
+                                     "StrictHostKeyChecking=accept-new",
+                                     "--ssh-option",
+                                     "IdentitiesOnly=yes",
+                                     "-f",
+                                     "3",
+                                     "-o",
+                                     "json",
+                                     "--connect-timeout",
+                                     "40"};
     return cluster_.Cli(args, {}, 110);
   }
 
@@ -176,8 +201,7 @@ TEST_F(InstallTest, EnrollsHostsOverSshAndIsIdempotent) {
   }
   ASSERT_TRUE(hosts.count("down01")) << first;
   EXPECT_EQ(hosts["down01"]["status"], "unreachable");
-  EXPECT_NE(hosts["down01"]["msg"].get<std::string>().find("Connection refused"),
-            std::string::npos)
+  EXPECT_NE(hosts["down01"]["msg"].get<std::string>().find("Connection refused"), std::string::npos)
       << hosts["down01"].dump();
 
   // The controller sees them connected, with the inventory's group.
@@ -213,16 +237,16 @@ TEST_F(InstallTest, ReportsFailuresPerHost) {
   // Not a package: refused before anything runs.
   std::string bogus = cluster_.dir() + "/bogus.deb";
   WriteText(bogus, "not a deb\n");
-  CliResult bad = cluster_.Cli({"agents", "install", "all", "-i", inv, "--package", bogus,
-                                "--prefix", fleet_});
+  CliResult bad =
+      cluster_.Cli({"agents", "install", "all", "-i", inv, "--package", bogus, "--prefix", fleet_});
   EXPECT_EQ(bad.rc, 5) << bad;
   EXPECT_NE(bad.err.find("not a Debian package"), std::string::npos) << bad;
 
   // A key sshd does not know: ssh's own words, per host, as unreachable.
-  auto keygen = Process::Start({{"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                                 ssh_dir_ + "/stranger"},
-                                {},
-                                ""});
+  auto keygen = Process::Start(
+      {{"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh_dir_ + "/stranger"},
+       {},
+       ""});
   ASSERT_EQ(keygen->WaitExit(), 0);
   CliResult denied = Install(inv, "web01", "stranger");
   EXPECT_EQ(denied.rc, 3) << denied;
