@@ -55,14 +55,16 @@ std::string DirName(const std::string& path) {
 
 }  // namespace
 
-absl::Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode) {
+absl::Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode,
+                             Durability durability) {
+  const bool sync = durability == Durability::kDurable;
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus(errno, "open " + tmp);
   // The umask may have widened nothing, but an existing temp file may carry old bits.
   ::fchmod(fd, mode);
   absl::Status st = WriteAll(fd, data.data(), data.size(), tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus(errno, "fsync " + tmp);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoStatus(errno, "fsync " + tmp);
   ::close(fd);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     st = ErrnoStatus(errno, "rename " + path);
@@ -70,6 +72,7 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& data, m
     ::unlink(tmp.c_str());
     return st;
   }
+  if (!sync) return absl::OkStatus();
   int dfd = ::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

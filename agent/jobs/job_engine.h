@@ -97,7 +97,12 @@ class JobEngine {
   virtual std::vector<std::string> KnownJobs() const = 0;
 };
 
-// Entry point of the shim process (`tachyon-agent __shim JOB_DIR`). Returns the process exit code.
+// Entry point of the shim process (`tachyon-shim __shim JOB_DIR`, or `tachyon-agent __shim
+// JOB_DIR`). Returns the process exit code.
 int ShimMain(int argc, char** argv);
+
+// The shim_command for a daemon whose own binary is `self_exe`: the small `tachyon-shim` binary
+// when it is next to the daemon (or in this build tree), else `self_exe __shim`.
+std::vector<std::string> DefaultShimCommand(const std::string& self_exe);
 
 }  // namespace tachyon::jobs

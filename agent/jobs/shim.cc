@@ -163,7 +163,10 @@ class Shim {
       Log(absl::StrCat("PR_SET_CHILD_SUBREAPER: ", strerror(errno)));
     }
 
-    absl::Status st = WriteFileAtomic(paths_.shim_pid, absl::StrCat(getpid(), "\n"), 0600);
+    // Pid, cgroup and "running" files describe this live process: a power loss ends it anyway,
+    // so they need no fsync (the final status below does get one).
+    absl::Status st = WriteFileAtomic(paths_.shim_pid, absl::StrCat(getpid(), "\n"), 0600,
+                                      Durability::kCrashSafe);
     if (!st.ok()) Log(st.ToString());
 
     absl::StatusOr<nlohmann::json> spec_json = ReadJsonFile(paths_.spec);
@@ -224,7 +227,8 @@ class Shim {
     UniqueFd in_fd;
     if (plan.stdin_data) {
       // A file, not a pipe: the shim never has to feed the child.
-      absl::Status st = WriteFileAtomic(paths_.stdin_path, *plan.stdin_data, 0600);
+      absl::Status st =
+          WriteFileAtomic(paths_.stdin_path, *plan.stdin_data, 0600, Durability::kCrashSafe);
       if (!st.ok()) return Fail(std::string(st.message()));
       in_fd.Reset(open(paths_.stdin_path.c_str(), O_RDONLY | O_CLOEXEC));
     } else {
@@ -282,7 +286,8 @@ class Shim {
     OutputSink err(std::move(err_read), std::move(err_file), spec_.max_stored_output,
                    paths_.stderr_path);
 
-    absl::Status st = WriteJsonFileAtomic(paths_.status, RunningResult(jid_));
+    absl::Status st =
+        WriteJsonFileAtomic(paths_.status, RunningResult(jid_), Durability::kCrashSafe);
     if (!st.ok()) Log(st.ToString());
 
     absl::StatusOr<UniqueFd> pidfd = PidfdOpen(pid);
@@ -490,7 +495,8 @@ class Shim {
       return;
     }
     // Recorded so that cleanup can remove a cgroup a daemon kept alive past the shim.
-    absl::Status st = WriteFileAtomic(paths_.cgroup, cg->dir() + "\n", 0600);
+    absl::Status st =
+        WriteFileAtomic(paths_.cgroup, cg->dir() + "\n", 0600, Durability::kCrashSafe);
     if (!st.ok()) Log(st.ToString());
     cgroup_.emplace(std::move(*cg));
   }

@@ -76,8 +76,9 @@ std::string DumpJson(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-absl::Status WriteJsonFileAtomic(const std::string& path, const nlohmann::json& value) {
-  return WriteFileAtomic(path, DumpJson(value) + "\n", 0600);
+absl::Status WriteJsonFileAtomic(const std::string& path, const nlohmann::json& value,
+                                 Durability durability) {
+  return WriteFileAtomic(path, DumpJson(value) + "\n", 0600, durability);
 }
 
 nlohmann::json RunningResult(const std::string& jid) {

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/jobs/job_engine.h"
+#include "common/fs.h"
 #include "nlohmann/json.hpp"
 
 namespace tachyon::jobs {
@@ -54,7 +55,8 @@ absl::StatusOr<ShimSpec> ShimSpecFromJson(const nlohmann::json& j);
 // Parses a JSON file; a parse error is a Status naming the file (no exception escapes).
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 // Atomic (temp, fsync, rename), mode 0600; invalid UTF-8 in strings is replaced, never thrown.
-absl::Status WriteJsonFileAtomic(const std::string& path, const nlohmann::json& value);
+absl::Status WriteJsonFileAtomic(const std::string& path, const nlohmann::json& value,
+                                 Durability durability = Durability::kDurable);
 // Serialises without ever throwing on invalid UTF-8.
 std::string DumpJson(const nlohmann::json& value);
 
