@@ -283,7 +283,10 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     }
     // Stored, a duplicate, or refused: in each case the agent may forget it. Live output is
     // unnumbered (seq 0) and never acked.
-    if (ev.seq() != 0) link_->SendEventAck(ev.seq());
+    // Acked only once durable: the agent deletes what was acked.
+    if (ev.seq() != 0) {
+      dispatcher_->WhenDurable([link = link_, seq = ev.seq()] { link->SendEventAck(seq); });
+    }
     return grpc::Status::OK;
   }
 

@@ -69,19 +69,24 @@ absl::StatusOr<uint64_t> Dispatcher::AgentConnected(const std::string& name,
   }
   if (previous) previous->Close("replaced by a newer connection of the same agent");
 
-  ASSIGN_OR_RETURN(auto existing, store_->GetAgent(name));
   store::AgentRecord record;
-  if (existing) record = *existing;
-  record.name = name;
-  record.groups = hello.groups;
-  record.version = hello.version;
-  record.facts_json = hello.facts_json;
-  record.connected = true;
-  record.last_seen = absl::Now();
-  RETURN_IF_ERROR(store_->UpsertAgent(record));
-  bus_->Publish(MakeEvent("agent_connected", name, "",
-                          {{"groups", hello.groups}, {"version", hello.version}}))
-      .IgnoreError();  // logged by the bus; the connection itself is fine
+  // One deferred-sync transaction per connect: thousands of agents connecting at once share
+  // fsyncs (the bus's group commit).
+  RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+    ASSIGN_OR_RETURN(auto existing, store_->GetAgent(name));
+    if (existing) record = *existing;
+    record.name = name;
+    record.groups = hello.groups;
+    record.version = hello.version;
+    record.facts_json = hello.facts_json;
+    record.connected = true;
+    record.last_seen = absl::Now();
+    RETURN_IF_ERROR(store_->UpsertAgent(record));
+    auto connected = emit(MakeEvent("agent_connected", name, "",
+                                    {{"groups", hello.groups}, {"version", hello.version}}));
+    if (!connected.ok()) TLOG(Error) << "event log append failed: " << connected.status();
+    return absl::OkStatus();  // the connection itself is fine
+  }));
 
   // Jobs this controller believes are running there but the agent no longer knows are lost;
   // jobs never accepted are sent again (dispatch is idempotent on the agent).
@@ -113,8 +118,11 @@ void Dispatcher::AgentDisconnected(const std::string& name, const AgentLink* lin
     if (it == links_.end() || it->second.get() != link) return;
     links_.erase(it);
   }
-  store_->SetAgentConnected(name, false, absl::Now()).IgnoreError();
-  bus_->Publish(MakeEvent("agent_disconnected", name, "", json::object())).IgnoreError();
+  bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+        store_->SetAgentConnected(name, false, absl::Now()).IgnoreError();
+        return emit(MakeEvent("agent_disconnected", name, "", json::object())).status();
+      })
+      .IgnoreError();
 }
 
 absl::Status Dispatcher::FinishJob(const std::string& jid, const std::string& host,
@@ -280,10 +288,7 @@ absl::Status Dispatcher::HandleDispatchAck(const std::string& agent, const std::
 }
 
 absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, DispatchRequest request) {
-  ASSIGN_OR_RETURN(std::string jid, store_->NewJobId());
-  request.jid = jid;
   store::JobRecord job;
-  job.jid = jid;
   job.host = host;
   job.module = request.module;
   job.args_json = request.args_json;
@@ -293,17 +298,27 @@ absl::StatusOr<std::string> Dispatcher::StartJob(const std::string& host, Dispat
   job.state = "pending";
   job.created = job.updated = absl::Now();
   RETURN_IF_ERROR(bus_->Atomically([&](const EventBus::Emit& emit) -> absl::Status {
+    ASSIGN_OR_RETURN(job.jid, store_->NewJobId());
     RETURN_IF_ERROR(store_->CreateJob(job));
-    return emit(MakeEvent("job_dispatched", host, jid,
+    return emit(MakeEvent("job_dispatched", host, job.jid,
                           {{"module", request.module}, {"timeout", request.timeout_seconds}},
                           request.rollout_id))
         .status();
   }));
+  const std::string& jid = job.jid;
+  request.jid = jid;
   request.deliver_by = job.created + options_.delivery_timeout;
   ScheduleDeliveryDeadline(jid, request.deliver_by + kDeliveryGrace);
-  if (auto link = LinkFor(host)) link->SendDispatch(request);
+  // Sent once the job is on disk, so an agent never runs a job the controller could forget
+  // (a power loss would otherwise hand its jid out again). Returns at once: a fan-out to many
+  // hosts shares the fsyncs.
+  if (auto link = LinkFor(host)) {
+    bus_->WhenDurable([link, request = std::move(request)] { link->SendDispatch(request); });
+  }
   return jid;
 }
+
+void Dispatcher::WhenDurable(std::function<void()> fn) { bus_->WhenDurable(std::move(fn)); }
 
 absl::StatusOr<std::pair<store::JobRecord, json>> Dispatcher::JobStatus(const std::string& jid) {
   ASSIGN_OR_RETURN(auto job, store_->GetJob(jid));

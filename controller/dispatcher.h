@@ -71,8 +71,13 @@ class Dispatcher {
                                  const std::string& error, bool expired = false);
 
   // Creates the job (pending), records job_dispatched, and sends it when the agent is
-  // connected. Returns the job id.
+  // connected, once the job is on disk (from the event bus's sync thread, soon after this
+  // returns). Returns the job id.
   absl::StatusOr<std::string> StartJob(const std::string& host, DispatchRequest request);
+
+  // Runs `fn` once everything stored so far is on disk (EventBus::WhenDurable): an agent's
+  // event is acked only then.
+  void WhenDurable(std::function<void()> fn);
 
   // async_status-shaped result for a job ("could not find job" for unknown ones).
   absl::StatusOr<std::pair<store::JobRecord, nlohmann::json>> JobStatus(const std::string& jid);

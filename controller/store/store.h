@@ -97,9 +97,29 @@ struct IssuedCertRecord {
   std::string via;  // "enroll" | "renew"
 };
 
+// Commits made on this thread inside a DeferSync scope return before they are on disk; the
+// caller must call Store::SyncToDisk before anyone outside the controller relies on them. The
+// event bus does this for every Atomically(), in batches (group commit).
+inline int& DeferSyncDepth() {
+  thread_local int depth = 0;
+  return depth;
+}
+class DeferSync {
+ public:
+  DeferSync() { ++DeferSyncDepth(); }
+  ~DeferSync() { --DeferSyncDepth(); }
+  DeferSync(const DeferSync&) = delete;
+  DeferSync& operator=(const DeferSync&) = delete;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // Durability: every write method returns once its transaction is on disk (survives a power
+  // loss), except inside a DeferSync scope. SyncToDisk makes every transaction committed before
+  // the call durable; one call covers any number of them.
+  virtual absl::Status SyncToDisk() = 0;
 
   // Agents. UpsertAgent inserts or replaces every field except last_event_seq, which only ever
   // grows (a fresh record on reconnect must not reset duplicate detection).
