@@ -876,9 +876,12 @@ class JobContainmentTest : public JobEngineTest, public ::testing::WithParamInte
 
 // Two escapes from the process group: `setsid` in the background, and a double fork whose
 // middle process exits (its child is reparented to the shim, the subreaper).
+// The pid files appear whole (written, then renamed): a reader woken by p2's creation must
+// never find it empty.
 std::string EscapingJob(const std::string& work) {
-  return "cat /proc/self/cgroup; setsid sleep 1000 & echo $! > " + work +
-         "/p1; sh -c 'setsid sleep 1000 & echo $! > " + work + "/p2'; sleep 1000";
+  return "cat /proc/self/cgroup; setsid sleep 1000 & echo $! > " + work + "/p1.tmp; mv " + work +
+         "/p1.tmp " + work + "/p1; sh -c 'setsid sleep 1000 & echo $! > " + work + "/p2.tmp; mv " +
+         work + "/p2.tmp " + work + "/p2'; sleep 1000";
 }
 
 TEST_P(JobContainmentTest, TimeoutKillsSetsidDescendants) {

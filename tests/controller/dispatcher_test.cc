@@ -482,6 +482,7 @@ TEST_F(ExecSessionTest, PollZeroReturnsJobIdsAtOnce) {
     EXPECT_EQ(u.result["ansible_job_id"], u.jid);
     EXPECT_EQ(u.result["finished"], 0);
   }
+  bus_->Flush();  // dispatches go out from the bus's sync thread once the jobs are on disk
   EXPECT_EQ(max_in_flight.load(), 4);
 }
 
