@@ -198,7 +198,7 @@ class PyLiteralParser {
                 !std::isxdigit(static_cast<unsigned char>(hex[1]))) {
               return false;
             }
-            AppendUtf8(std::stoul(hex, nullptr, 16), out);
+            AppendUtf8(static_cast<uint32_t>(std::stoul(hex, nullptr, 16)), out);
             pos_ += 2;
             break;
           }
@@ -210,7 +210,7 @@ class PyLiteralParser {
             for (char h : hex) {
               if (!std::isxdigit(static_cast<unsigned char>(h))) return false;
             }
-            AppendUtf8(std::stoul(hex, nullptr, 16), out);
+            AppendUtf8(static_cast<uint32_t>(std::stoul(hex, nullptr, 16)), out);
             pos_ += n;
             break;
           }
@@ -221,7 +221,7 @@ class PyLiteralParser {
                    ++i) {
                 v = v * 8 + static_cast<unsigned long>(s_[pos_++] - '0');
               }
-              AppendUtf8(v, out);
+              AppendUtf8(static_cast<uint32_t>(v), out);
             } else if (e == 'N') {
               return false;  // named escapes: not worth a Unicode name table
             } else {
@@ -235,24 +235,6 @@ class PyLiteralParser {
       ++pos_;
     }
     return false;
-  }
-
-  static void AppendUtf8(unsigned long cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
   }
 
   // digitpart: [0-9](_?[0-9])*
@@ -678,6 +660,24 @@ absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& line
     }
   }
   return hosts;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
 }
 
 }  // namespace tachyon::rollout

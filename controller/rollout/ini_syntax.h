@@ -5,6 +5,7 @@
 // an optional :port and [a:b] ranges.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ absl::StatusOr<std::vector<std::string>> ShlexSplit(const std::string& line);
 // Ansible's _expand_hostpattern: "web[01:03]:2222" -> web01 web02 web03 with *port = 2222
 // (-1 when absent). Something that is not a valid host name keeps its ":NN" as part of it.
 absl::StatusOr<std::vector<std::string>> ExpandHostPattern(const std::string& pattern, int* port);
+
+// Appends code point `cp` to `out` as UTF-8 (Python's chr(cp).encode(); no range check).
+void AppendUtf8(uint32_t cp, std::string* out);
 
 // Ansible's host range expansion: "web[01:03]" -> web01 web02 web03, "db-[a:c]", "x[1:9:2]".
 absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& pattern);

@@ -5,8 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-
 #include "common/module_names.h"
+#include "controller/rollout/ini_syntax.h"
 
 namespace tachyon::rollout {
 namespace {
@@ -59,24 +59,6 @@ int JinjaDepth(const std::string& token, int depth, const char* open, const char
     if (depth < 0) depth = 0;
   }
   return depth;
-}
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // splitter._decode_escapes: \\ \' \" \a \b \f \n \r \t \v, \xHH, \uHHHH, \UHHHHHHHH (not \N{..}).
@@ -192,8 +174,7 @@ absl::StatusOr<std::vector<std::string>> SplitArgs(const std::string& args) {
         params.push_back(token);
       }
     }
-    if (items.size() > 1 && itemidx != items.size() - 1 && !line_continuation &&
-        !params.empty()) {
+    if (items.size() > 1 && itemidx != items.size() - 1 && !line_continuation && !params.empty()) {
       params.back() += '\n';
     }
   }
