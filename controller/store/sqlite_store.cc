@@ -306,16 +306,13 @@ class SqliteStore::Txn {
     }
     if (level_ == 1) {
       RETURN_IF_ERROR(store_->Run("COMMIT"));
-      if (DeferSyncDepth() == 0) {
-        done_ = true;
-        --store_->txn_depth_;
-        return store_->SyncToDisk();
-      }
     } else {
       RETURN_IF_ERROR(store_->Run(SavepointName("RELEASE ", level_ - 1)));
     }
     done_ = true;
     --store_->txn_depth_;
+    // Outside a DeferSync scope a top-level commit is on disk before it returns.
+    if (level_ == 1 && DeferSyncDepth() == 0) return store_->SyncToDisk();
     return absl::OkStatus();
   }
 
