@@ -529,7 +529,8 @@ absl::StatusOr<std::vector<std::string>> ShlexSplit(const std::string& line) {
 // ---------------------------------------------------------------------------------------------
 // Host patterns on inventory lines: optional :port, then ranges.
 
-absl::StatusOr<std::vector<std::string>> ExpandHostPattern(const std::string& pattern, int* port) {
+absl::StatusOr<std::vector<std::string>> ExpandHostPattern(const std::string& pattern, int* port,
+                                                           size_t max_hosts) {
   if (pattern.size() > kMaxIniRegexLine)
     return absl::InvalidArgumentError("host pattern is too long");
   static const std::regex bracketed("^\\[(.+)\\]:([0-9]+)$");
@@ -552,7 +553,7 @@ absl::StatusOr<std::vector<std::string>> ExpandHostPattern(const std::string& pa
     *port = p;
   }
   if (host.find('[') == std::string::npos) return std::vector<std::string>{host};
-  return ExpandHostRange(host);
+  return ExpandHostRange(host, max_hosts);
 }
 
 json IniValue(const std::string& text) {
@@ -562,7 +563,8 @@ json IniValue(const std::string& text) {
   return json(text);
 }
 
-absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& line) {
+absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& line,
+                                                         size_t max_hosts) {
   size_t open = line.find('[');
   if (open == std::string::npos) return std::vector<std::string>{line};
   size_t close = line.find(']', open);
@@ -635,8 +637,9 @@ absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& line
           absl::StrCat("invalid literal for int() with base 10: '", end, "'"));
     }
     // Ranges this large are a typo, not a fleet.
-    if (step > 0 && (e - b) / step > 100000) {
-      return absl::InvalidArgumentError("host range expands to more than 100000 hosts");
+    if (step > 0 && static_cast<unsigned long long>((e - b) / step) > max_hosts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("host range expands to more than ", max_hosts, " hosts"));
     }
     for (long long v = b; step > 0 ? v <= e : v >= e + 2; v += step) {
       std::string s = std::to_string(v);
@@ -649,14 +652,15 @@ absl::StatusOr<std::vector<std::string>> ExpandHostRange(const std::string& line
   for (const std::string& s : seq) {
     std::string name = head + s + tail;
     if (name.find('[') != std::string::npos) {
-      auto more = ExpandHostRange(name);
+      auto more = ExpandHostRange(name, max_hosts);
       if (!more.ok()) return more.status();
       hosts.insert(hosts.end(), more->begin(), more->end());
     } else {
       hosts.push_back(name);
     }
-    if (hosts.size() > 100000) {
-      return absl::InvalidArgumentError("host range expands to more than 100000 hosts");
+    if (hosts.size() > max_hosts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("host range expands to more than ", max_hosts, " hosts"));
     }
   }
   return hosts;

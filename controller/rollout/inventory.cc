@@ -207,7 +207,7 @@ class InventoryParser {
         if (tokens->empty()) continue;  // only a comment after all
         const std::string& pattern = (*tokens)[0];
         int port = -1;
-        auto hosts = ExpandHostPattern(pattern, &port);
+        auto hosts = ExpandHostPattern(pattern, &port, inv_->limits_.max_hosts);
         if (!hosts.ok()) {
           return ParseError(
               file, lineno, col,
@@ -238,8 +238,8 @@ class InventoryParser {
           }
           vars[t.substr(0, eq)] = IniValue(t.substr(eq + 1));
         }
-        for (const std::string& h : *hosts) {
-          AddHostWithVars(h, group, port, vars);
+        if (absl::Status st = AddHostsWithVars(*hosts, group, port, vars); !st.ok()) {
+          return ParseError(file, lineno, col, std::string(st.message()));
         }
       } else if (state == "vars") {
         size_t eq = line.find('=');
@@ -314,6 +314,24 @@ class InventoryParser {
     if (port >= 0 && is_new) h.vars["ansible_port"] = port;
     inv_->AddHostToGroup(group, host);
     for (auto& [k, v] : vars.items()) h.vars[k] = v;
+  }
+
+  // Adds one line's hosts. Past the limits (distinct hosts, or host lines after expansion, which
+  // bounds the work of a file that repeats one large range) the inventory is refused.
+  absl::Status AddHostsWithVars(const std::vector<std::string>& hosts, const std::string& group,
+                                int port, const json& vars) {
+    const InventoryLimits& limits = inv_->limits_;
+    inv_->host_entries_ += hosts.size();
+    if (inv_->host_entries_ > limits.max_host_entries) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "inventory lists more than ", limits.max_host_entries, " hosts (counting repeats)"));
+    }
+    for (const std::string& h : hosts) AddHostWithVars(h, group, port, vars);
+    if (inv_->hosts_.size() > limits.max_hosts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("inventory has more than ", limits.max_hosts, " hosts"));
+    }
+    return absl::OkStatus();
   }
 
   void SetGroupVar(const std::string& group, const std::string& key, const json& value) {
@@ -435,7 +453,7 @@ class InventoryParser {
                        " must be a string. Enclose integers/floats in quotation marks."));
     }
     int port = -1;
-    auto hosts = ExpandHostPattern(key.Scalar(), &port);
+    auto hosts = ExpandHostPattern(key.Scalar(), &port, inv_->limits_.max_hosts);
     if (!hosts.ok()) {
       return ErrorAt(PosOf(file, key), absl::StrCat("bad host pattern '", key.Scalar(),
                                                     "': ", hosts.status().message()));
@@ -448,7 +466,9 @@ class InventoryParser {
       }
       ASSIGN_OR_RETURN(j, YamlToJson(vars, file));
     }
-    for (const std::string& h : *hosts) AddHostWithVars(h, group, port, j);
+    if (absl::Status st = AddHostsWithVars(*hosts, group, port, j); !st.ok()) {
+      return ErrorAt(PosOf(file, key), std::string(st.message()));
+    }
     return absl::OkStatus();
   }
 
@@ -515,9 +535,12 @@ absl::Status Inventory::AddChild(const std::string& parent, const std::string& c
 
 void Inventory::AddHostToGroup(const std::string& group, const std::string& host) {
   InventoryGroup& g = EnsureGroup(group);
-  if (std::find(g.hosts.begin(), g.hosts.end(), host) != g.hosts.end()) return;
+  // Membership is checked on the host's side: a host is in a few groups, while a group can hold
+  // a range of 100000 hosts, so checking the group's list made a large range quadratic.
+  std::vector<std::string>& host_groups = hosts_[host].groups;
+  if (std::find(host_groups.begin(), host_groups.end(), group) != host_groups.end()) return;
   g.hosts.push_back(host);
-  hosts_[host].groups.push_back(group);
+  host_groups.push_back(group);
 }
 
 void Inventory::RemoveHostFromGroup(const std::string& group, const std::string& host) {
@@ -534,14 +557,16 @@ void Inventory::Reconcile() {
       groups_[name].parents.push_back("all");
     }
   }
+  // Hosts that left `ungrouped` are erased from its list in one pass at the end, not one by one.
+  std::set<std::string> leave_ungrouped;
   for (const std::string& name : host_order_) {
     InventoryHost& h = hosts_[name];
-    bool in_ungrouped = std::find(h.groups.begin(), h.groups.end(), "ungrouped") != h.groups.end();
-    std::vector<std::string> all_groups = HostGroupsAll(name);
-    if (in_ungrouped) {
-      for (const auto& g : all_groups) {
+    auto ungrouped = std::find(h.groups.begin(), h.groups.end(), "ungrouped");
+    if (ungrouped != h.groups.end()) {
+      for (const auto& g : HostGroupsAll(name)) {
         if (g != "all" && g != "ungrouped") {
-          RemoveHostFromGroup("ungrouped", name);
+          h.groups.erase(ungrouped);
+          leave_ungrouped.insert(name);
           break;
         }
       }
@@ -552,6 +577,12 @@ void Inventory::Reconcile() {
       }
       if (only_all) AddHostToGroup("ungrouped", name);
     }
+  }
+  if (!leave_ungrouped.empty()) {
+    auto& gh = groups_["ungrouped"].hosts;
+    gh.erase(std::remove_if(gh.begin(), gh.end(),
+                            [&](const std::string& h) { return leave_ungrouped.count(h) > 0; }),
+             gh.end());
   }
   ComputeDepths();
 }
@@ -783,8 +814,10 @@ absl::StatusOr<std::unique_ptr<Inventory>> Inventory::Load(const std::vector<std
 }
 
 absl::StatusOr<std::unique_ptr<Inventory>> Inventory::FromString(const std::string& text,
-                                                                 const std::string& name) {
+                                                                 const std::string& name,
+                                                                 const InventoryLimits& limits) {
   std::unique_ptr<Inventory> inv(new Inventory());
+  inv->limits_ = limits;
   InventoryParser parser(inv.get());
   RETURN_IF_ERROR(parser.ParseText(text, name));
   inv->Reconcile();

@@ -45,6 +45,13 @@ struct InventoryGroup {
   int depth = 0;     // longest path from `all`
 };
 
+// Bounds on what one inventory may expand to. The defaults are for real inventories; the fuzz
+// target passes small ones so that it explores the parser rather than the volume.
+struct InventoryLimits {
+  size_t max_hosts = kMaxInventoryHosts;             // distinct hosts, and hosts per range
+  size_t max_host_entries = 10 * kMaxInventoryHosts;  // host lines after range expansion
+};
+
 class Inventory {
  public:
   // Parses `sources` (files or directories; an empty list gives an inventory with only the
@@ -56,7 +63,8 @@ class Inventory {
   // Parses inventory text (INI or YAML, detected as Ansible does) as if read from `name`.
   // No group_vars directories are consulted. Handy for tests and for uploaded bundles.
   static absl::StatusOr<std::unique_ptr<Inventory>> FromString(const std::string& text,
-                                                               const std::string& name);
+                                                               const std::string& name,
+                                                               const InventoryLimits& limits = {});
 
   // Hosts in Ansible's `all` order (group tree walk); the implicit localhost is not among them.
   std::vector<std::string> Hosts() const;
@@ -121,6 +129,8 @@ class Inventory {
   std::vector<std::string> SortedGroupsOf(const std::string& host) const;
   InventoryHost ImplicitLocalhost(const std::string& name) const;
 
+  InventoryLimits limits_;
+  size_t host_entries_ = 0;  // host lines parsed so far, after range expansion
   std::map<std::string, InventoryHost> hosts_;
   std::vector<std::string> host_order_;  // creation order
   std::map<std::string, InventoryGroup> groups_;

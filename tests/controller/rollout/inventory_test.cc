@@ -202,5 +202,41 @@ TEST(InventoryTest, ErrorsNamePosition) {
               HasSubstr("recursive dependency loop"));
 }
 
+TEST(InventoryTest, HostLimitsGiveAPositionedError) {
+  // Real limits: one range may name 100000 hosts, and the inventory may hold 100000.
+  EXPECT_THAT(ParseError("[g]\nh[0:100000]\n"),
+              HasSubstr("hosts.ini:2:1: bad host pattern 'h[0:100000]': host range expands to "
+                        "more than 100000 hosts"));
+  EXPECT_THAT(ParseError("[g]\na[0:59999]\nb[0:59999]\n"),
+              HasSubstr("hosts.ini:3:1: inventory has more than 100000 hosts"));
+  EXPECT_THAT(ParseError("all:\n  hosts:\n    a[0:59999]:\n    b[0:59999]:\n", "hosts.yml"),
+              HasSubstr("hosts.yml:4:5: inventory has more than 100000 hosts"));
+
+  // A file that repeats one range in many groups is bounded by the count of host lines.
+  InventoryLimits small;
+  small.max_hosts = 100;
+  small.max_host_entries = 250;
+  std::string text;
+  for (int g = 0; g < 3; ++g) text += "[g" + std::to_string(g) + "]\nh[1:100]\n";
+  auto inv = Inventory::FromString(text, "hosts.ini", small);
+  ASSERT_FALSE(inv.ok());
+  EXPECT_THAT(inv.status().message(),
+              HasSubstr("hosts.ini:6:1: inventory lists more than 250 hosts (counting repeats)"));
+  text.resize(text.rfind("[g2]"));
+  inv = Inventory::FromString(text, "hosts.ini", small);
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ((*inv)->GroupHosts("g1").size(), 100u);
+}
+
+TEST(InventoryTest, LargeRangeInTwoGroupsLeavesUngrouped) {
+  // 50000 hosts listed ungrouped, then all of them in a group: each leaves `ungrouped`, and
+  // membership checks stay linear (they were quadratic in the group's size).
+  auto inv = Inventory::FromString("h[0:49999]\n[g]\nh[0:49999]\n", "hosts.ini");
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ((*inv)->GroupHosts("g").size(), 50000u);
+  EXPECT_TRUE((*inv)->GroupHosts("ungrouped").empty());
+  EXPECT_EQ((*inv)->Hosts().size(), 50000u);
+}
+
 }  // namespace
 }  // namespace tachyon::rollout
