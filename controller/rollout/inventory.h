@@ -48,7 +48,7 @@ struct InventoryGroup {
 // Bounds on what one inventory may expand to. The defaults are for real inventories; the fuzz
 // target passes small ones so that it explores the parser rather than the volume.
 struct InventoryLimits {
-  size_t max_hosts = kMaxInventoryHosts;             // distinct hosts, and hosts per range
+  size_t max_hosts = kMaxInventoryHosts;              // distinct hosts, and hosts per range
   size_t max_host_entries = 10 * kMaxInventoryHosts;  // host lines after range expansion
 };
 
