@@ -28,6 +28,7 @@
 #include "agent/jobs/job_engine.h"
 #include "agent/noop_engine.h"
 #include "agent/outbox.h"
+#include "common/callback_poller.h"
 #include "common/daemon.h"
 #include "common/fs.h"
 #include "common/limits.h"
@@ -693,6 +694,7 @@ int SimulatorMain(int argc, char** argv) {
   // Every identity holds a socket.
   RaiseFileLimit();
 
+  CallbackPoller callback_poller;  // as in a real agent (common/callback_poller.h)
   auto sim = std::make_unique<Simulator>(o);
   if (auto st = sim->Build(); !st.ok()) {
     TLOG(Error) << "simulator: " << st;
