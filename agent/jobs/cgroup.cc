@@ -90,14 +90,15 @@ absl::StatusOr<std::string> PrepareJobCgroupParent() {
 
 absl::StatusOr<JobCgroup> JobCgroup::Create(std::string dir) {
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, "mkdir " + dir);
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   std::string procs = dir + "/cgroup.procs";
-  int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd procs_fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!dir_fd.valid() || !procs_fd.valid()) {
     int err = errno;
     ::rmdir(dir.c_str());
-    return ErrnoStatus(err, "open " + procs);
+    return ErrnoStatus(err, "open " + (dir_fd.valid() ? procs : dir));
   }
-  return JobCgroup(std::move(dir), UniqueFd(fd));
+  return JobCgroup(std::move(dir), std::move(dir_fd), std::move(procs_fd));
 }
 
 absl::Status JobCgroup::KillAll() {

@@ -27,14 +27,20 @@ absl::StatusOr<std::string> PrepareJobCgroupParent();
 // cgroup never kills the shim.
 class JobCgroup {
  public:
-  // mkdir `dir` and open its cgroup.procs for the child to join with.
+  // mkdir `dir` and open it and its cgroup.procs, for the child to start in or join.
   static absl::StatusOr<JobCgroup> Create(std::string dir);
 
   const std::string& dir() const { return dir_; }
-  // Write "0" here (async-signal-safe) between fork and exec to move the child in before it
-  // can start anything.
+  // The cgroup's directory, for clone3(CLONE_INTO_CGROUP): the child starts inside.
+  int dir_fd() const { return dir_fd_.get(); }
+  // Where clone3 cannot do that: write "0" here (async-signal-safe) between fork and exec to
+  // move the child in before it can start anything.
   int procs_fd() const { return procs_fd_.get(); }
-  void CloseProcsFd() { procs_fd_.Reset(); }
+  // Both fds, once the child is started.
+  void CloseChildFds() {
+    dir_fd_.Reset();
+    procs_fd_.Reset();
+  }
   // SIGKILLs every process in the cgroup: cgroup.kill (Linux 5.14+), else each pid listed in
   // cgroup.procs.
   absl::Status KillAll();
@@ -42,10 +48,11 @@ class JobCgroup {
   absl::Status Remove();
 
  private:
-  JobCgroup(std::string dir, UniqueFd procs_fd)
-      : dir_(std::move(dir)), procs_fd_(std::move(procs_fd)) {}
+  JobCgroup(std::string dir, UniqueFd dir_fd, UniqueFd procs_fd)
+      : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)), procs_fd_(std::move(procs_fd)) {}
 
   std::string dir_;
+  UniqueFd dir_fd_;
   UniqueFd procs_fd_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/sched.h>  // struct clone_args, CLONE_INTO_CGROUP
 #include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,6 +53,27 @@ bool PidfdExited(int pidfd) {
     rc = ::poll(&p, 1, 0);
   } while (rc < 0 && errno == EINTR);
   return rc > 0;
+}
+
+pid_t ForkIntoCgroup(int cgroup_dir_fd, bool* in_cgroup) {
+  *in_cgroup = false;
+#if defined(CLONE_INTO_CGROUP) && defined(SYS_clone3)
+  if (cgroup_dir_fd >= 0) {
+    struct clone_args args = {};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(cgroup_dir_fd);
+    long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+    if (pid >= 0) {
+      *in_cgroup = true;
+      return static_cast<pid_t>(pid);
+    }
+    // ENOSYS, E2BIG or EINVAL (older kernels), or a cgroup the kernel refuses: fork and move.
+  }
+#else
+  (void)cgroup_dir_fd;
+#endif
+  return ::fork();
 }
 
 void CloseFdsFrom(int low, int keep) {

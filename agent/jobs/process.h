@@ -41,6 +41,14 @@ absl::Status PidfdSendSignal(int pidfd, int sig);
 // True when the process behind `pidfd` has exited (the pidfd polls readable).
 bool PidfdExited(int pidfd);
 
+// fork(), except that with a cgroup directory fd (>= 0) the child is created inside that cgroup
+// by clone3(CLONE_INTO_CGROUP) where the kernel allows it (Linux 5.7+). Joining at creation
+// spares the migration that a write to cgroup.procs costs, about 10 ms per job here (it waits
+// for an RCU grace period). Sets *in_cgroup, in parent and child, to whether that happened; when
+// not, the child still has to join by writing "0" to cgroup.procs. Like vfork's child, the
+// child may only make async-signal-safe calls before exec: glibc's fork handlers do not run.
+pid_t ForkIntoCgroup(int cgroup_dir_fd, bool* in_cgroup);
+
 // Closes every fd >= `low` except `keep` (-1: none). Async-signal-safe (for use after fork).
 void CloseFdsFrom(int low, int keep = -1);
 

@@ -248,15 +248,18 @@ class Shim {
     for (const std::string& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     int cgroup_procs = cgroup_ ? cgroup_->procs_fd() : -1;
+    bool in_cgroup = false;
 
     modules::ProcessOutcome outcome;
     outcome.start = clock_.WallNow();
     absl::Duration mono_start = clock_.Now();
-    pid_t pid = fork();
+    pid_t pid = ForkIntoCgroup(cgroup_ ? cgroup_->dir_fd() : -1, &in_cgroup);
     if (pid < 0) return Fail(absl::StrCat("fork: ", strerror(errno)));
     if (pid == 0) {
       // Only async-signal-safe calls from here to exec.
-      if (cgroup_procs >= 0) (void)!write(cgroup_procs, "0", 1);  // join before anything runs
+      if (!in_cgroup && cgroup_procs >= 0) {
+        (void)!write(cgroup_procs, "0", 1);  // join before anything runs
+      }
       setsid();  // own session and process group: pgid == pid
       dup2(in_fd.get(), 0);
       dup2(out_write.get(), 1);
@@ -278,7 +281,7 @@ class Shim {
     out_write.Reset();
     err_write.Reset();
     in_fd.Reset();
-    if (cgroup_) cgroup_->CloseProcsFd();
+    if (cgroup_) cgroup_->CloseChildFds();
     fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
     fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
     OutputSink out(std::move(out_read), std::move(out_file), spec_.max_stored_output,
