@@ -135,7 +135,7 @@ start_agents() {
     local gargs=()
     for k in $groups; do ((i <= k)) && gargs+=(--group "n$k"); done
     "$AGENT" --controller "127.0.0.1:$PORT" --state-dir "$WORK/agent-$a" --ca "$WORK/pki/ca.crt" \
-      --cert "$WORK/pki/agents/$a.crt" --key "$WORK/pki/agents/$a.key" "${gargs[@]}" \
+      --cert "$WORK/pki/agents/$a.crt" --key "$WORK/pki/agents/$a.key" "${gargs[@]}" ${AGENT_ARGS:-} \
       2>"$WORK/agent-$a.log" &
     PIDS+=($!)
     AGENT_PIDS+=($!)
