@@ -161,6 +161,15 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
 
   void Begin() {
     self_ = shared_from_this();
+    {
+      // Busy before subscribing: a live event delivered before the first read of the store
+      // must only wake the pump. Written directly, it would move the cursor past older
+      // matching events that only the store read can still return (the first results of a
+      // rollout whose watcher subscribed as they were being delivered), and race the pump's
+      // own first write.
+      absl::MutexLock lock(&mu_);
+      busy_ = true;
+    }
     if (req_.follow()) {
       std::weak_ptr<EventsReactor> weak = weak_from_this();
       bus_->Subscribe(
@@ -169,10 +178,6 @@ class EventsReactor final : public grpc::ServerWriteReactor<v1::Event>,
           },
           &subscription_);
       subscribed_ = true;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      busy_ = true;
     }
     Pump();
   }
