@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -392,36 +393,47 @@ class RejectEvents final : public grpc::ServerWriteReactor<v1::Event> {
 }  // namespace
 
 grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
-                                                         const v1::ListAgentsRequest*,
+                                                         const v1::ListAgentsRequest* req,
                                                          v1::ListAgentsResponse* resp) {
   if (auto st = CheckOperator(ctx, "ListAgents"); !st.ok()) return Done(ctx, st);
   auto agents = dispatcher_->ListAgents();
   if (!agents.ok()) return Done(ctx, ToGrpc(agents.status()));
-  for (const auto& a : *agents) {
-    auto* info = resp->add_agents();
-    info->set_name(a.record.name);
-    info->set_connected(a.connected);
-    for (const auto& g : a.record.groups) info->add_groups(g);
-    info->set_version(a.record.version);
-    info->set_last_seen(a.connected ? Rfc3339(absl::Now()) : Rfc3339(a.record.last_seen));
-    info->set_facts_json(a.record.facts_json);
-  }
+  std::set<std::string> revoked;
   if (options_.authority != nullptr) {
-    auto revoked = options_.authority->RevokedNames();
-    if (!revoked.ok()) return Done(ctx, ToGrpc(revoked.status()));
-    std::set<std::string> listed;
-    for (auto& info : *resp->mutable_agents()) {
-      listed.insert(info.name());
-      if (revoked->count(info.name())) info.set_revoked(true);
+    auto names = options_.authority->RevokedNames();
+    if (!names.ok()) return Done(ctx, ToGrpc(names.status()));
+    revoked = std::move(*names);
+  }
+  // Every agent, plus names revoked before they ever connected (so the operator sees them),
+  // in name order; then the page after `req->after`.
+  std::map<std::string, v1::AgentInfo> all;
+  for (const auto& a : *agents) {
+    if (a.record.name <= req->after()) continue;
+    v1::AgentInfo& info = all[a.record.name];
+    info.set_name(a.record.name);
+    info.set_connected(a.connected);
+    for (const auto& g : a.record.groups) info.add_groups(g);
+    info.set_version(a.record.version);
+    info.set_last_seen(a.connected ? Rfc3339(absl::Now()) : Rfc3339(a.record.last_seen));
+    info.set_facts_json(a.record.facts_json);
+    info.set_revoked(revoked.count(a.record.name) > 0);
+  }
+  for (const auto& name : revoked) {
+    if (name <= req->after() || all.count(name)) continue;
+    v1::AgentInfo& info = all[name];
+    info.set_name(name);
+    info.set_revoked(true);
+    info.set_facts_json("{}");
+  }
+  size_t bytes = 0;
+  for (auto& [name, info] : all) {
+    size_t size = info.ByteSizeLong();
+    if (resp->agents_size() > 0 && bytes + size > options_.list_agents_page_bytes) {
+      resp->set_next_after(resp->agents(resp->agents_size() - 1).name());
+      break;
     }
-    // A name revoked before it ever connected is listed too, so the operator sees it.
-    for (const auto& name : *revoked) {
-      if (listed.count(name)) continue;
-      auto* info = resp->add_agents();
-      info->set_name(name);
-      info->set_revoked(true);
-      info->set_facts_json("{}");
-    }
+    bytes += size;
+    *resp->add_agents() = std::move(info);
   }
   return Done(ctx, grpc::Status::OK);
 }

@@ -18,6 +18,9 @@ class ControlServiceImpl final : public tachyon::v1::ControlService::CallbackSer
     int64_t default_timeout_seconds = 0;  // for exec without -B; 0 = none
     // Tokens and revocation (issue 8); null: those calls are UNIMPLEMENTED.
     CertAuthority* authority = nullptr;
+    // About how much of the agent list one ListAgents page carries (their facts are most of
+    // it): far below the message limit at any fleet size.
+    size_t list_agents_page_bytes = 1u << 20;
   };
   ControlServiceImpl(Dispatcher* dispatcher, EventBus* bus, store::Store* store,
                      RolloutManager* rollouts, Options options)

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   std::string state_dir, port_file;
   tachyon::tls::Files tls;
   int64_t default_timeout = 0;
+  size_t list_agents_page_bytes = 1u << 20;
   double delivery_timeout = 300;
   std::string ca_key_path, agent_cert_lifetime = "720h";
   tachyon::AddDaemonFlags(app, &daemon);
@@ -72,6 +73,10 @@ int main(int argc, char** argv) {
   app.add_option("--agent-cert-lifetime", agent_cert_lifetime,
                  "lifetime of the agent certificates this controller signs (e.g. 720h); agents "
                  "renew at two thirds of it");
+  // Tests make pages small to exercise paging with a handful of agents.
+  app.add_option("--list-agents-page-bytes", list_agents_page_bytes,
+                 "approximate size of one page of `tachyon agents` (their facts)")
+      ->group("");
   if (int rc = tachyon::ParseDaemonCommandLine(app, daemon, argc, argv, "controller"); rc >= 0) {
     return rc;
   }
@@ -164,8 +169,9 @@ int main(int argc, char** argv) {
   tachyon::controller::AgentServiceImpl agent_service(&dispatcher, &authority);
   tachyon::controller::EnrollServiceImpl enroll_service(&authority);
   tachyon::controller::RolloutManager rollouts(store->get(), &bus, &dispatcher, {state_dir});
-  tachyon::controller::ControlServiceImpl control_service(&dispatcher, &bus, store->get(),
-                                                          &rollouts, {default_timeout, &authority});
+  tachyon::controller::ControlServiceImpl control_service(
+      &dispatcher, &bus, store->get(), &rollouts,
+      {default_timeout, &authority, list_agents_page_bytes});
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -63,6 +63,21 @@ void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kUnaryDeadline);
 }
 
+grpc::Status ListAllAgents(v1::ControlService::Stub* stub, std::vector<v1::AgentInfo>* out) {
+  v1::ListAgentsRequest req;
+  while (true) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::ListAgentsResponse resp;
+    grpc::Status st = stub->ListAgents(&ctx, req, &resp);
+    if (!st.ok()) return st;
+    for (auto& a : *resp.mutable_agents()) out->push_back(std::move(a));
+    // A controller that does not page leaves next_after empty; one that does always moves on.
+    if (resp.next_after().empty() || resp.next_after() <= req.after()) return grpc::Status::OK;
+    req.set_after(resp.next_after());
+  }
+}
+
 std::string ResolveConnection(Connection* conn) {
   auto env = [](const char* name, std::string* field) {
     if (field->empty()) {
@@ -116,20 +131,16 @@ std::string ResolveConnection(Connection* conn) {
 
 int RunAgentsList(const Connection& conn, Format format) {
   TACHYON_STUB_OR_RETURN(stub, conn);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  v1::ListAgentsResponse resp;
-  grpc::Status st = stub->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
+  std::vector<v1::AgentInfo> agents;
+  grpc::Status st = ListAllAgents(stub.get(), &agents);
   if (!st.ok()) return ReportRpcError(conn, st);
   if (format == Format::kText) {
     std::printf("%-24s %-13s %-24s %-9s %s\n", "NAME", "STATE", "GROUPS", "VERSION", "LAST SEEN");
   }
-  for (const auto& a : resp.agents()) {
+  for (const auto& a : agents) {
     std::string groups;
     for (const auto& g : a.groups()) groups += (groups.empty() ? "" : ",") + g;
-    std::string state = a.revoked()     ? "revoked"
-                        : a.connected() ? "connected"
-                                        : "disconnected";
+    std::string state = a.revoked() ? "revoked" : a.connected() ? "connected" : "disconnected";
     if (format == Format::kJson) {
       json j = {{"name", a.name()},           {"state", state},
                 {"groups", a.groups()},       {"version", a.version()},

@@ -23,13 +23,11 @@ InstallHooks ControllerInstallHooks(const Connection& conn) {
     std::string error;
     auto stub = MakeStub(conn, &error);
     if (!stub) return absl::FailedPreconditionError(error);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::ListAgentsResponse resp;
-    grpc::Status st = stub->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
+    std::vector<v1::AgentInfo> all;
+    grpc::Status st = ListAllAgents(stub.get(), &all);
     if (!st.ok()) return FromGrpc(st);
     std::map<std::string, KnownAgent> agents;
-    for (const auto& a : resp.agents()) agents[a.name()] = KnownAgent{a.connected(), a.revoked()};
+    for (const auto& a : all) agents[a.name()] = KnownAgent{a.connected(), a.revoked()};
     return agents;
   };
   hooks.create_token = [conn](const std::string& name,

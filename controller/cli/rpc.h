@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "controller/cli/commands.h"
 #include "nlohmann/json.hpp"
@@ -28,6 +29,10 @@ std::unique_ptr<tachyon::v1::ControlService::Stub> MakeStub(const Connection& co
 
 // The deadline of every unary call.
 void SetDeadline(grpc::ClientContext* ctx);
+
+// Every agent the controller knows, in name order: ListAgents page after page.
+grpc::Status ListAllAgents(tachyon::v1::ControlService::Stub* stub,
+                           std::vector<tachyon::v1::AgentInfo>* out);
 
 }  // namespace tachyon::cli
 

@@ -83,8 +83,8 @@ TEST_F(ExecTest, CommandArgumentsArePassedLiterally) {
 
 TEST_F(ExecTest, CommandModuleFreeFormHasNoShell) {
   // -a with the command module is split into words, never given to a shell.
-  CliResult r = cluster_.Cli(
-      {"exec", "web01", "-o", "json", "-a", "/bin/echo a;b $(id) `id` > /dev/null"});
+  CliResult r =
+      cluster_.Cli({"exec", "web01", "-o", "json", "-a", "/bin/echo a;b $(id) `id` > /dev/null"});
   ASSERT_EQ(r.rc, 0) << r;
   auto by_host = ByHost(r);
   ASSERT_TRUE(by_host.count("web01")) << r;
@@ -92,8 +92,8 @@ TEST_F(ExecTest, CommandModuleFreeFormHasNoShell) {
 }
 
 TEST_F(ExecTest, ShellModuleUsesAShell) {
-  CliResult r = cluster_.Cli({"exec", "web02", "-m", "shell", "-o", "json", "-a",
-                              "echo one; echo two | tr a-z A-Z"});
+  CliResult r = cluster_.Cli(
+      {"exec", "web02", "-m", "shell", "-o", "json", "-a", "echo one; echo two | tr a-z A-Z"});
   ASSERT_EQ(r.rc, 0) << r;
   auto by_host = ByHost(r);
   ASSERT_TRUE(by_host.count("web02")) << r;
@@ -140,8 +140,7 @@ TEST_F(ExecTest, PortFileHoldsTheListeningPort) {
   // By the time a CLI round trip is done the controller has long written its port file.
   CliResult r = cluster_.Cli({"agents"});
   ASSERT_EQ(r.rc, 0) << r;
-  EXPECT_EQ(ReadFile(cluster_.dir() + "/controller.port"),
-            std::to_string(cluster_.port()) + "\n");
+  EXPECT_EQ(ReadFile(cluster_.dir() + "/controller.port"), std::to_string(cluster_.port()) + "\n");
 }
 
 TEST_F(ExecTest, AgentsListsAllConnected) {
@@ -158,6 +157,28 @@ TEST_F(ExecTest, AgentsListsAllConnected) {
     EXPECT_TRUE(a.contains("groups") && a["groups"].is_array()) << a;
   }
   EXPECT_EQ(names, (std::set<std::string>{"web01", "web02", "web03"})) << r;
+}
+
+TEST_F(ExecTest, AgentsListComesInPagesThatMissNone) {
+  // Pages of ~1 byte: one agent each, so the CLI must follow next_after through all of them
+  // (a large fleet's facts would otherwise exceed the message limit in one response).
+  ASSERT_TRUE(cluster_.RestartController({"--list-agents-page-bytes", "1"}));
+  for (const char* name : {"web01", "web02", "web03"}) {
+    size_t from = 0;
+    ASSERT_TRUE(cluster_.controller()->WaitStderr(
+        Contains({std::string("agent '") + name + "' connected"}), &from))
+        << cluster_.controller()->StderrText();
+  }
+  CliResult r = cluster_.Cli({"agents", "-o", "json"});
+  ASSERT_EQ(r.rc, 0) << r;
+  std::vector<std::string> order;
+  for (const auto& a : r.JsonLines()) {
+    if (a.value("name", "") == "localhost") continue;
+    order.push_back(a.value("name", ""));
+    EXPECT_EQ(a.value("state", ""), "connected") << a;
+    EXPECT_TRUE(a.contains("facts") && a["facts"].is_object()) << a;
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"web01", "web02", "web03"})) << r;
 }
 
 TEST_F(ExecTest, EventsShowOneFinishPerJob) {
