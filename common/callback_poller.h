@@ -10,8 +10,10 @@
 // idle agent read its next dispatch as late (bench/README.md, "Profiling and what it changed").
 //
 // CallbackPoller adds one thread that serves the same queue the same way, minus the nap, so some
-// thread is always polling. It uses only public API: the queue from CallbackAlternativeCQ(), and
-// grpc_completion_queue_functor, the tag type of every event on it. Build one per process after
+// thread is always polling. It takes the queue from CallbackAlternativeCQ() (an exported
+// function, but a private member of the class: callback_poller.cc says how it is reached) and
+// runs each event's grpc_completion_queue_functor, the tag type of every event on that queue,
+// as gRPC's own threads do. Build one per process after
 // gRPC is initialised (a server or channel exists) and destroy it before they go; destruction
 // takes up to a second (the wait's deadline). Newer gRPC versions poll through the EventEngine
 // instead, where that queue must not be created; there this class does nothing.

@@ -405,28 +405,30 @@ grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerCon
     revoked = std::move(*names);
   }
   // Every agent, plus names revoked before they ever connected (so the operator sees them),
-  // in name order; then the page after `req->after`.
-  std::map<std::string, v1::AgentInfo> all;
+  // in name order after `req->after` (null: revoked, never connected). Only the page that is
+  // sent gets built, not a copy of every remaining agent's facts.
+  std::map<std::string, const AgentView*> names;
   for (const auto& a : *agents) {
-    if (a.record.name <= req->after()) continue;
-    v1::AgentInfo& info = all[a.record.name];
-    info.set_name(a.record.name);
-    info.set_connected(a.connected);
-    for (const auto& g : a.record.groups) info.add_groups(g);
-    info.set_version(a.record.version);
-    info.set_last_seen(a.connected ? Rfc3339(absl::Now()) : Rfc3339(a.record.last_seen));
-    info.set_facts_json(a.record.facts_json);
-    info.set_revoked(revoked.count(a.record.name) > 0);
+    if (a.record.name > req->after()) names.emplace(a.record.name, &a);
   }
   for (const auto& name : revoked) {
-    if (name <= req->after() || all.count(name)) continue;
-    v1::AgentInfo& info = all[name];
-    info.set_name(name);
-    info.set_revoked(true);
-    info.set_facts_json("{}");
+    if (name > req->after()) names.emplace(name, nullptr);  // kept when the agent is listed
   }
   size_t bytes = 0;
-  for (auto& [name, info] : all) {
+  for (const auto& [name, agent] : names) {
+    v1::AgentInfo info;
+    info.set_name(name);
+    info.set_revoked(revoked.count(name) > 0);
+    if (agent == nullptr) {
+      info.set_facts_json("{}");
+    } else {
+      info.set_connected(agent->connected);
+      for (const auto& g : agent->record.groups) info.add_groups(g);
+      info.set_version(agent->record.version);
+      info.set_last_seen(agent->connected ? Rfc3339(absl::Now())
+                                          : Rfc3339(agent->record.last_seen));
+      info.set_facts_json(agent->record.facts_json);
+    }
     size_t size = info.ByteSizeLong();
     if (resp->agents_size() > 0 && bytes + size > options_.list_agents_page_bytes) {
       resp->set_next_after(resp->agents(resp->agents_size() - 1).name());
