@@ -65,8 +65,8 @@ absl::StatusOr<OutboxEvent> OutboxEventFromJson(const json& j) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& dir) {
-  std::unique_ptr<Outbox> box(new Outbox(dir));
+absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& dir, uint64_t seq_block) {
+  std::unique_ptr<Outbox> box(new Outbox(dir, std::max<uint64_t>(seq_block, 1)));
   if (!dir.empty()) {
     RETURN_IF_ERROR(MakeDirs(dir, 0700));
     RETURN_IF_ERROR(box->Load());
@@ -86,8 +86,12 @@ absl::Status Outbox::Load() {
     json meta = json::parse(text, nullptr, false);
     if (!meta.is_object()) return absl::DataLossError(meta_path + ": not a JSON object");
     next_seq_ = meta.value("next_seq", uint64_t{1});
-    numbering_ = meta.value("numbering", false);
   }
+  // Numbering waits for this run's first welcome, which says what the controller stored last:
+  // an event numbered before it could get a number that a lost meta.json write let us reuse.
+  // Every number below next_seq may have been handed out; the first one at or above it
+  // reserves a new block before it is used.
+  reserved_ = next_seq_;
   DIR* d = ::opendir(dir_.c_str());
   if (d == nullptr) return ErrnoStatus(errno, "opendir " + dir_);
   std::vector<std::string> names;
@@ -128,10 +132,30 @@ absl::Status Outbox::PersistEventLocked(const OutboxEvent& e) {
                          0600);
 }
 
-absl::Status Outbox::PersistMetaLocked() {
-  if (dir_.empty()) return absl::OkStatus();
-  json meta = {{"next_seq", next_seq_}, {"numbering", numbering_}};
-  return WriteFileAtomic(dir_ + "/meta.json", meta.dump(), 0600);
+absl::Status Outbox::PersistMetaLocked(uint64_t reserve_upto) {
+  if (dir_.empty()) {
+    reserved_ = reserve_upto;
+    return absl::OkStatus();
+  }
+  // "next_seq" promises that no number at or above it was handed out: a restarted agent
+  // starts there.
+  json meta = {{"next_seq", reserve_upto}, {"numbering", numbering_}};
+  RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/meta.json", meta.dump(), 0600));
+  reserved_ = reserve_upto;
+  return absl::OkStatus();
+}
+
+uint64_t Outbox::NextSeqLocked() {
+  if (next_seq_ >= reserved_) {
+    absl::Status st = PersistMetaLocked(next_seq_ + seq_block_);
+    if (!st.ok()) {
+      // The number is still safe: this run numbers only after a welcome (so above what the
+      // controller stored), and so does the next run. Only a controller that also lost its
+      // database could see it again.
+      TLOG(Error) << "outbox: cannot persist its numbering: " << st;
+    }
+  }
+  return next_seq_++;
 }
 
 absl::Status Outbox::Add(const jobs::JobEvent& event, int64_t ts_unix_ms) {
@@ -140,7 +164,7 @@ absl::Status Outbox::Add(const jobs::JobEvent& event, int64_t ts_unix_ms) {
   e.ordinal = next_ordinal_++;
   e.event = event;
   e.ts_unix_ms = ts_unix_ms;
-  if (numbering_) e.seq = next_seq_++;
+  if (numbering_) e.seq = NextSeqLocked();
   events_.push_back(e);
   absl::Status st = PersistEventLocked(e);
   if (!st.ok()) {
@@ -154,7 +178,7 @@ absl::Status Outbox::Add(const jobs::JobEvent& event, int64_t ts_unix_ms) {
 void Outbox::NumberLocked() {
   for (auto& e : events_) {
     if (e.seq != 0) continue;
-    e.seq = next_seq_++;
+    e.seq = NextSeqLocked();
     absl::Status st = PersistEventLocked(e);
     if (!st.ok())
       TLOG(Error) << "outbox: cannot renumber event of job " << e.event.jid << ": " << st;
@@ -169,11 +193,11 @@ std::vector<OutboxEvent> Outbox::OnWelcome(uint64_t controller_last_seq) {
     if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
     events_.pop_front();
   }
-  bool changed = !numbering_ || next_seq_ <= controller_last_seq;
+  bool changed = !numbering_;
   next_seq_ = std::max<uint64_t>(next_seq_, controller_last_seq + 1);
   numbering_ = true;
-  if (changed) {
-    absl::Status st = PersistMetaLocked();
+  if (changed || next_seq_ >= reserved_) {
+    absl::Status st = PersistMetaLocked(next_seq_ + seq_block_);
     if (!st.ok()) TLOG(Error) << "outbox: cannot persist its state: " << st;
   }
   NumberLocked();
@@ -193,18 +217,9 @@ std::vector<OutboxEvent> Outbox::TakeNew() {
 
 void Outbox::Ack(uint64_t seq) {
   absl::MutexLock lock(&mu_);
-  bool removed = false;
+  // The counter survives the files that carried it without a write here: meta.json already
+  // reserves every number handed out (see NextSeqLocked).
   while (!events_.empty() && events_.front().seq != 0 && events_.front().seq <= seq) {
-    // The counter must survive the files that carried it.
-    if (!removed) {
-      absl::Status st = PersistMetaLocked();
-      if (!st.ok()) {
-        TLOG(Error) << "outbox: cannot persist its state (" << st.message()
-                    << "); keeping acked events until it can";
-        return;
-      }
-      removed = true;
-    }
     if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
     events_.pop_front();
     if (sent_upto_ > 0) --sent_upto_;

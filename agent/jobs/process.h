@@ -52,9 +52,9 @@ pid_t ForkIntoCgroup(int cgroup_dir_fd, bool* in_cgroup);
 // Closes every fd >= `low` except `keep` (-1: none). Async-signal-safe (for use after fork).
 void CloseFdsFrom(int low, int keep = -1);
 
-// Starts `argv` (argv[0] a path) in a child with stdin from /dev/null, stdout and stderr
-// appended to `log_path`, no other fds, and the signals in `blocked` blocked (so a signal sent
-// before the program installs its signalfd stays pending instead of killing it).
+// Starts `argv` (argv[0] a path) with posix_spawn, in a child with stdin from /dev/null, stdout and
+// stderr appended to `log_path`, no other fds, and the signals in `blocked` blocked (so a signal
+// sent before the program installs its signalfd stays pending instead of killing it).
 absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
                                    const std::string& log_path, const sigset_t& blocked);
 

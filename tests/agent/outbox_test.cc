@@ -84,14 +84,17 @@ TEST_F(OutboxTest, SurvivesARestartWithItsNumbering) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto box = Open();
   EXPECT_EQ(box->size(), 1u);
-  // Numbering continues at once after a restart: events made before the welcome get seqs.
+  // After a restart, numbering waits for the welcome again; it then starts past the block that
+  // the first run reserved (11 up to 11 + kSeqBlock), whatever of it was used.
   ASSERT_TRUE(box->Add(Ev("j2.1", jobs::JobEvent::Kind::kStarted), 3).ok());
+  EXPECT_TRUE(box->TakeNew().empty());
   auto sent = box->OnWelcome(11);
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[0].seq, 12u);
   EXPECT_EQ(sent[0].event.jid, "j1.1");
   EXPECT_EQ(sent[0].event.result["rc"], 0);
-  EXPECT_EQ(sent[1].seq, 13u);
+  EXPECT_EQ(sent[1].seq, 11u + Outbox::kSeqBlock);
+  EXPECT_EQ(sent[1].event.jid, "j2.1");
 }
 
 TEST_F(OutboxTest, AckedCounterSurvivesEvenWhenEverythingWasAcked) {
@@ -106,8 +109,44 @@ TEST_F(OutboxTest, AckedCounterSurvivesEvenWhenEverythingWasAcked) {
   }
   auto box = Open();
   ASSERT_TRUE(box->Add(Ev("j3.1", jobs::JobEvent::Kind::kStarted), 9).ok());
-  // The controller lost its database (last seq 0): we still never reuse 1..5.
-  EXPECT_EQ(Seqs(box->OnWelcome(0)), (std::vector<uint64_t>{6}));
+  // The controller lost its database (last seq 0): we still never reuse 1..5, nor anything
+  // else of the block reserved when numbering started.
+  EXPECT_EQ(Seqs(box->OnWelcome(0)), (std::vector<uint64_t>{1 + Outbox::kSeqBlock}));
+}
+
+TEST_F(OutboxTest, AcksDoNotRewriteTheCounter) {
+  auto box = Open();
+  box->OnWelcome(0);
+  struct stat before;
+  ASSERT_EQ(stat((dir_ + "/meta.json").c_str(), &before), 0);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(box->Add(Ev("j1.1", jobs::JobEvent::Kind::kStarted), i).ok());
+    box->TakeNew();
+    box->Ack(static_cast<uint64_t>(i + 1));
+  }
+  EXPECT_EQ(box->size(), 0u);
+  struct stat after;
+  ASSERT_EQ(stat((dir_ + "/meta.json").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);  // written atomically (a new inode) on each write
+}
+
+TEST_F(OutboxTest, ANewBlockIsReservedBeforeItsFirstNumberIsUsed) {
+  constexpr uint64_t kBlock = 4;
+  {
+    auto box = Outbox::Open(dir_, kBlock);
+    ASSERT_TRUE(box.ok()) << box.status();
+    (*box)->OnWelcome(0);
+    for (uint64_t i = 0; i < kBlock + 1; ++i) {
+      ASSERT_TRUE((*box)->Add(Ev("j1.1", jobs::JobEvent::Kind::kStarted), 1).ok());
+      (*box)->TakeNew();
+      (*box)->Ack(i + 1);
+    }
+  }
+  // 1 .. kBlock + 1 were used: the second block was reserved before the last of them.
+  auto box = Outbox::Open(dir_, kBlock);
+  ASSERT_TRUE(box.ok()) << box.status();
+  ASSERT_TRUE((*box)->Add(Ev("j2.1", jobs::JobEvent::Kind::kStarted), 2).ok());
+  EXPECT_EQ(Seqs((*box)->OnWelcome(0)), (std::vector<uint64_t>{2 * kBlock + 1}));
 }
 
 TEST_F(OutboxTest, DamagedFilesAreMovedAside) {
