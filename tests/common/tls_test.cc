@@ -1,5 +1,6 @@
 #include "common/tls.h"
 
+#include <dlfcn.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -8,6 +9,7 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/stub_options.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +23,7 @@
 #include "absl/time/time.h"
 #include "common/fs.h"
 #include "common/pki.h"
+#include "common/ssl_tuning.h"
 #include "gtest/gtest.h"
 
 namespace tachyon::tls {
@@ -92,7 +95,9 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(RemoveTree(root_).ok());
   }
 
-  Files ServerFiles() { return {pki_ + "/ca.crt", pki_ + "/controller.crt", pki_ + "/controller.key"}; }
+  Files ServerFiles() {
+    return {pki_ + "/ca.crt", pki_ + "/controller.crt", pki_ + "/controller.key"};
+  }
   Files AdminFiles() { return {pki_ + "/ca.crt", pki_ + "/admin.crt", pki_ + "/admin.key"}; }
 
   void StartServer(const Files& files) {
@@ -128,11 +133,10 @@ class TlsTest : public ::testing::Test {
     grpc::ByteBuffer response;
     grpc::Status status;
     absl::Notification done;
-    stub.UnaryCall(&ctx, kMethod, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
+    stub.UnaryCall(&ctx, kMethod, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      status = std::move(s);
+      done.Notify();
+    });
     done.WaitForNotification();
     if (!status.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -141,7 +145,8 @@ class TlsTest : public ::testing::Test {
     std::vector<grpc::Slice> slices;
     EXPECT_TRUE(response.Dump(&slices).ok());
     std::string out;
-    for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const grpc::Slice& s : slices)
+      out.append(reinterpret_cast<const char*>(s.begin()), s.size());
     return out;
   }
 
@@ -166,11 +171,19 @@ class TlsTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
 };
 
+// The daemons link common/ssl_tuning.cc; so does this test, so that every handshake below runs
+// with it.
+TEST(SslTuningTest, EverySslObjectReleasesItsBuffersWhenIdle) {
+  EXPECT_TRUE(SslTuningActive());
+  // libgrpc's calls bind to the process-wide first definition: ours, when it is exported.
+  EXPECT_EQ(::dlsym(RTLD_DEFAULT, "SSL_new"), reinterpret_cast<void*>(&SSL_new));
+}
+
 TEST_F(TlsTest, ValidCertsConnectAndPeerIdentityComesFromTheCertificate) {
   StartServer(ServerFiles());
   ExpectStillServing();
-  absl::StatusOr<std::string> who = CallWith(
-      {pki_ + "/ca.crt", pki_ + "/operators/alice.crt", pki_ + "/operators/alice.key"});
+  absl::StatusOr<std::string> who =
+      CallWith({pki_ + "/ca.crt", pki_ + "/operators/alice.crt", pki_ + "/operators/alice.key"});
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(*who, "operator/alice");
   who = CallWith({pki_ + "/ca.crt", pki_ + "/agents/web1.crt", pki_ + "/agents/web1.key"});
@@ -228,7 +241,8 @@ TEST_F(TlsTest, PlaintextClientIsRefused) {
 TEST_F(TlsTest, ClientRefusesServerFromAnotherCa) {
   StartServer(ServerFiles());
   absl::Time now = absl::Now();
-  absl::StatusOr<pki::CaPems> other = pki::MakeCa("tachyon CA", {now - absl::Hours(1), now + absl::Hours(24)});
+  absl::StatusOr<pki::CaPems> other =
+      pki::MakeCa("tachyon CA", {now - absl::Hours(1), now + absl::Hours(24)});
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE(WriteFileAtomic(root_ + "/other-ca.crt", other->cert_pem, 0644).ok());
   Files files = AdminFiles();
