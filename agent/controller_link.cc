@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "agent/agent_stream.h"
 #include "agent/enroll.h"
 #include "agent/facts.h"
 #include "common/callback_poller.h"
@@ -25,29 +26,9 @@ namespace tachyon::agent {
 
 namespace v1 = tachyon::v1;
 
-namespace {
-
-v1::AgentMessage ToProto(const OutboxEvent& e) {
-  v1::AgentMessage m;
-  auto* ev = m.mutable_event();
-  ev->set_seq(e.seq);
-  ev->set_jid(e.event.jid);
-  ev->set_kind(e.event.kind == jobs::JobEvent::Kind::kStarted ? v1::JobEvent::KIND_STARTED
-                                                              : v1::JobEvent::KIND_FINISHED);
-  ev->set_state(wire::JobStateFromName(jobs::JobStateName(e.event.state)));
-  ev->set_ts_unix_ms(e.ts_unix_ms);
-  if (e.event.kind == jobs::JobEvent::Kind::kFinished) {
-    ev->set_result_json(
-        e.event.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
-  return m;
-}
-
-}  // namespace
-
 // One stream to the controller. One read and one write in flight; writes queue. Holds the
 // outcome until the link thread collects it with Await().
-class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+class Connection final : public AgentStreamReactor {
  public:
   Connection(v1::AgentService::Stub* stub, jobs::JobEngine* engine, Outbox* outbox,
              const std::vector<std::string>& groups)
@@ -76,7 +57,7 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
     if (all.size() <= kMaxFactsBytes) h->set_ansible_facts_json(std::move(all));
     for (const auto& jid : engine_->KnownJobs()) h->add_known_jids(jid);
     Enqueue(std::move(hello));
-    StartRead(&in_);
+    StartReading();
     StartCall();
   }
 
@@ -113,59 +94,17 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
     return status_;
   }
 
-  void Enqueue(v1::AgentMessage message) {
-    const v1::AgentMessage* next = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      if (closed_) return;
-      queue_.push_back(std::move(message));
-      if (!writing_) {
-        writing_ = true;
-        next = &queue_.front();
-      }
-    }
-    if (next) StartWrite(next);
-  }
-
   // Taking events from the outbox and queueing them happen under one lock, so two threads
   // can never queue them out of seq order (the controller treats a lower seq as a duplicate).
   void SendNewEvents() {
     std::lock_guard<std::mutex> lock(send_mu_);
     if (!welcomed_.load()) return;
-    for (const auto& e : outbox_->TakeNew()) Enqueue(ToProto(e));
+    for (const auto& e : outbox_->TakeNew()) Enqueue(OutboxEventToProto(e));
   }
 
   // Unnumbered messages (live output) go out only once the stream is welcomed.
   void SendLive(v1::AgentMessage message) {
     if (welcomed_.load()) Enqueue(std::move(message));
-  }
-
-  void OnWriteDone(bool ok) override {
-    const v1::AgentMessage* next = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.pop_front();
-      if (!ok) {
-        closed_ = true;
-        queue_.clear();
-      }
-      if (!queue_.empty()) {
-        next = &queue_.front();
-      } else {
-        writing_ = false;
-      }
-    }
-    if (next) StartWrite(next);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      absl::MutexLock lock(&mu_);
-      closed_ = true;
-      return;  // the status arrives in OnDone
-    }
-    Handle(in_);
-    StartRead(&in_);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -176,7 +115,7 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
   }
 
  private:
-  void Handle(const v1::ControllerMessage& msg) {
+  void Handle(const v1::ControllerMessage& msg) override {
     switch (msg.msg_case()) {
       case v1::ControllerMessage::kWelcome: {
         const auto& w = msg.welcome();
@@ -185,7 +124,8 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
         controller_renews_ = w.renews_certificates();
         {
           std::lock_guard<std::mutex> lock(send_mu_);
-          for (const auto& e : outbox_->OnWelcome(w.last_acked_seq())) Enqueue(ToProto(e));
+          for (const auto& e : outbox_->OnWelcome(w.last_acked_seq()))
+            Enqueue(OutboxEventToProto(e));
           welcomed_ = true;
         }
         SendNewEvents();
@@ -223,12 +163,12 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
       }
       case v1::ControllerMessage::kKill: {
         absl::Status st = engine_->Kill(msg.kill().jid());
-        Enqueue(ActionResult(msg.kill().jid(), st));
+        Enqueue(ActionResultMessage(msg.kill().jid(), st));
         break;
       }
       case v1::ControllerMessage::kCleanup: {
         absl::Status st = engine_->Cleanup(msg.cleanup().jid());
-        Enqueue(ActionResult(msg.cleanup().jid(), st));
+        Enqueue(ActionResultMessage(msg.cleanup().jid(), st));
         break;
       }
       case v1::ControllerMessage::kAck:
@@ -259,28 +199,12 @@ class Connection final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
         "if this repeats, check this host's clock)"));
   }
 
-  static v1::AgentMessage ActionResult(const std::string& jid, const absl::Status& st) {
-    v1::AgentMessage m;
-    auto* r = m.mutable_action_result();
-    r->set_jid(jid);
-    r->set_ok(st.ok());
-    r->set_found(!absl::IsNotFound(st));
-    if (!st.ok()) r->set_error(std::string(st.message()));
-    return m;
-  }
-
   jobs::JobEngine* engine_;
   Outbox* outbox_;
   grpc::ClientContext context_;
-  v1::ControllerMessage in_;
   std::atomic<bool> welcomed_{false};
   std::atomic<bool> controller_renews_{false};
   std::mutex send_mu_;
-
-  absl::Mutex mu_;
-  std::deque<v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 
   std::mutex done_mu_;
   std::condition_variable done_cv_;

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/agent_stream.h"
 #include "agent/facts.h"
 #include "agent/jobs/job_engine.h"
 #include "agent/noop_engine.h"
@@ -61,22 +62,6 @@ struct SimOptions {
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(30);
 };
-
-v1::AgentMessage ToProto(const OutboxEvent& e) {
-  v1::AgentMessage m;
-  auto* ev = m.mutable_event();
-  ev->set_seq(e.seq);
-  ev->set_jid(e.event.jid);
-  ev->set_kind(e.event.kind == jobs::JobEvent::Kind::kStarted ? v1::JobEvent::KIND_STARTED
-                                                              : v1::JobEvent::KIND_FINISHED);
-  ev->set_state(wire::JobStateFromName(jobs::JobStateName(e.event.state)));
-  ev->set_ts_unix_ms(e.ts_unix_ms);
-  if (e.event.kind == jobs::JobEvent::Kind::kFinished) {
-    ev->set_result_json(
-        e.event.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
-  return m;
-}
 
 // Runs callbacks at given times on one thread: every identity's reconnect backoff.
 class Timers {
@@ -229,8 +214,7 @@ class Simulator {
 
 // One stream of one identity: the same protocol as agent/controller_link.cc's Connection. One
 // read and one write in flight; writes queue. Keeps itself alive until OnDone.
-class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
-                        public std::enable_shared_from_this<SimStream> {
+class SimStream final : public AgentStreamReactor, public std::enable_shared_from_this<SimStream> {
  public:
   SimStream(Simulator* sim, SimAgent* agent) : sim_(sim), agent_(agent) {}
 
@@ -239,25 +223,11 @@ class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Con
     sim_->StreamStarted();
     stub->async()->Connect(&context_, this);
     Enqueue(sim_->Hello(agent_->name(), agent_->engine()->KnownJobs()));
-    StartRead(&in_);
+    StartReading();
     StartCall();
   }
 
   void Cancel() { context_.TryCancel(); }
-
-  void Enqueue(v1::AgentMessage message) {
-    const v1::AgentMessage* next = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      if (closed_) return;
-      queue_.push_back(std::move(message));
-      if (!writing_) {
-        writing_ = true;
-        next = &queue_.front();
-      }
-    }
-    if (next) StartWrite(next);
-  }
 
   // Taking events from the outbox and queueing them happen under one lock, so they are queued
   // in seq order.
@@ -266,36 +236,8 @@ class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Con
     if (!welcomed_.load()) return;
     for (const auto& e : agent_->outbox()->TakeNew()) {
       sim_->CountEvent();
-      Enqueue(ToProto(e));
+      Enqueue(OutboxEventToProto(e));
     }
-  }
-
-  void OnWriteDone(bool ok) override {
-    const v1::AgentMessage* next = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.pop_front();
-      if (!ok) {
-        closed_ = true;
-        queue_.clear();
-      }
-      if (!queue_.empty()) {
-        next = &queue_.front();
-      } else {
-        writing_ = false;
-      }
-    }
-    if (next) StartWrite(next);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      absl::MutexLock lock(&mu_);
-      closed_ = true;
-      return;  // the status arrives in OnDone
-    }
-    Handle(in_);
-    StartRead(&in_);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -305,14 +247,14 @@ class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Con
   }
 
  private:
-  void Handle(const v1::ControllerMessage& msg) {
+  void Handle(const v1::ControllerMessage& msg) override {
     switch (msg.msg_case()) {
       case v1::ControllerMessage::kWelcome: {
         {
           std::lock_guard<std::mutex> lock(send_mu_);
           for (const auto& e : agent_->outbox()->OnWelcome(msg.welcome().last_acked_seq())) {
             sim_->CountEvent();
-            Enqueue(ToProto(e));
+            Enqueue(OutboxEventToProto(e));
           }
           welcomed_ = true;
         }
@@ -343,10 +285,11 @@ class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Con
         break;
       }
       case v1::ControllerMessage::kKill:
-        Enqueue(ActionResult(msg.kill().jid(), agent_->engine()->Kill(msg.kill().jid())));
+        Enqueue(ActionResultMessage(msg.kill().jid(), agent_->engine()->Kill(msg.kill().jid())));
         break;
       case v1::ControllerMessage::kCleanup:
-        Enqueue(ActionResult(msg.cleanup().jid(), agent_->engine()->Cleanup(msg.cleanup().jid())));
+        Enqueue(ActionResultMessage(msg.cleanup().jid(),
+                                    agent_->engine()->Cleanup(msg.cleanup().jid())));
         break;
       case v1::ControllerMessage::kAck:
         agent_->outbox()->Ack(msg.ack().acked_seq());
@@ -356,28 +299,12 @@ class SimStream final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Con
     }
   }
 
-  static v1::AgentMessage ActionResult(const std::string& jid, const absl::Status& st) {
-    v1::AgentMessage m;
-    auto* r = m.mutable_action_result();
-    r->set_jid(jid);
-    r->set_ok(st.ok());
-    r->set_found(!absl::IsNotFound(st));
-    if (!st.ok()) r->set_error(std::string(st.message()));
-    return m;
-  }
-
   Simulator* sim_;
   SimAgent* agent_;
   std::shared_ptr<SimStream> self_;
   grpc::ClientContext context_;
-  v1::ControllerMessage in_;
   std::atomic<bool> welcomed_{false};
   std::mutex send_mu_;
-
-  absl::Mutex mu_;
-  std::deque<v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 void SimAgent::Connect() {
