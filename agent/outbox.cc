@@ -145,7 +145,7 @@ absl::Status Outbox::PersistMetaLocked(uint64_t reserve_upto) {
   }
   // "next_seq" promises that no number at or above it was handed out: a restarted agent
   // starts there.
-  json meta = {{"next_seq", reserve_upto}, {"numbering", numbering_}};
+  json meta = {{"next_seq", reserve_upto}};
   RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/meta.json", meta.dump(), 0600));
   reserved_ = reserve_upto;
   return absl::OkStatus();
@@ -199,13 +199,9 @@ std::vector<OutboxEvent> Outbox::OnWelcome(uint64_t controller_last_seq) {
     if (!dir_.empty()) ::unlink(EventPath(events_.front().ordinal).c_str());
     events_.pop_front();
   }
-  bool changed = !numbering_;
+  // Numbers continue above what the controller stored; NextSeqLocked reserves them on disk.
   next_seq_ = std::max<uint64_t>(next_seq_, controller_last_seq + 1);
   numbering_ = true;
-  if (changed || next_seq_ >= reserved_) {
-    absl::Status st = PersistMetaLocked(next_seq_ + seq_block_);
-    if (!st.ok()) TLOG(Error) << "outbox: cannot persist its state: " << st;
-  }
   NumberLocked();
   live_ = true;
   sent_upto_ = events_.size();

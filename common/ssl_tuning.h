@@ -8,7 +8,7 @@
 
 namespace tachyon {
 
-// True when SSL objects made in this process get the settings above (tests, start-up log).
+// True when SSL objects made in this process get the settings above (tls_test checks it).
 bool SslTuningActive();
 
 }  // namespace tachyon

@@ -125,14 +125,12 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
   if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &blocked);
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  if (rc == 0) {
-    rc = ::posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), environ);
-    if (rc != 0) rc = -rc;  // the spawn itself (or the exec) failed, not its setup
-  }
+  const int spawn_rc =
+      rc == 0 ? ::posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), environ) : 0;
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc > 0) return ErrnoStatus(rc, "posix_spawn setup");
-  if (rc < 0) return ErrnoStatus(-rc, "exec " + argv[0]);
+  if (rc != 0) return ErrnoStatus(rc, "posix_spawn setup");
+  if (spawn_rc != 0) return ErrnoStatus(spawn_rc, "exec " + argv[0]);
   return pid;
 }
 
